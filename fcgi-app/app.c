@@ -1,0 +1,130 @@
+/*
+ * app.c - the request pipeline shared by every route.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "config.h"
+#include "db.h"
+#include "json.h"
+#include "log.h"
+#include "router.h"
+#include "tenant.h"
+
+/* Reads and validates the body the route declares. */
+static int
+read_body(struct request *r, const struct route *rt)
+{
+	if (rt->body == BODY_NONE) {
+		if (http_has_body(r)) {
+			http_problem(r, 400, "bad_json", "this endpoint takes no body");
+			return ERR_INVALID;
+		}
+		return 0;
+	}
+	bool required = rt->body == BODY_CREATE || rt->body == BODY_PATCH;
+	if (http_read_json(r, required) != 0)
+		return ERR_INVALID;
+	if (r->json == NULL || rt->fields == NULL)
+		return 0;
+	struct json_errors e;
+	json_errors_init(r->arena, &e);
+	if (json_validate(r->arena, r->json, rt->fields, rt->body == BODY_CREATE, &e) != 0) {
+		http_problem_errors(r, e.list);
+		return ERR_INVALID;
+	}
+	return 0;
+}
+
+static void
+not_found_for_host(struct request *r)
+{
+	http_problem(r, 404, "tenant_not_found", "no portal is configured for this host");
+}
+
+/* Everything between BEGIN and the decision to commit. */
+static int
+run(struct request *r, enum route_result rr, const char *allow)
+{
+	int rc = tenant_resolve(r);
+	if (rc == ERR_NOT_FOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	/* the API host serves only the health check and the team surface */
+	if (r->api_host && (rr != ROUTE_FOUND || (r->route->surface != SURFACE_TEAM &&
+	                                          r->route->surface != SURFACE_HEALTH))) {
+		not_found_for_host(r);
+		return 0;
+	}
+	if (rr == ROUTE_NO_PATH) {
+		http_problem(r, 404, "not_found", "no such resource");
+		return 0;
+	}
+	if (rr == ROUTE_NO_METHOD) {
+		http_add_header(r, "Allow", allow);
+		http_problem(r, 405, "method_not_allowed",
+		             arena_printf(r->arena, "this resource allows %s", allow));
+		return 0;
+	}
+	switch (r->route->surface) {
+	case SURFACE_TEAM:
+		if ((rc = tenant_auth_team(r)) != 0)
+			return r->status != 0 ? 0 : rc;
+		break;
+	case SURFACE_CLIENT:
+		http_problem(r, 401, "unauthorized", "a portal access token is required");
+		return 0;
+	case SURFACE_PUBLIC:
+	case SURFACE_HEALTH:
+		break;
+	}
+	if (read_body(r, r->route) != 0)
+		return 0;
+	return r->route->handler(r);
+}
+
+void
+app_handle(struct request *r)
+{
+	char allow[64];
+	if (r->status != 0)
+		return; /* request_init already answered */
+	/* bench ceiling: nginx -> FastCGI without the database (loopback only) */
+	const char *hello = http_param(r, "ATRIUM_HELLO");
+	if (hello != NULL && strcmp(hello, "1") == 0) {
+		json_object *o = json_new_object(r->arena);
+		json_add_str(o, "hello", "atrium");
+		http_json(r, 200, o);
+		return;
+	}
+	enum route_result rr = router_match(routes, routes_count, r->method, r->path, &r->route,
+	                                    r->params, &r->nparams, allow, sizeof(allow));
+	if (rr != ROUTE_FOUND)
+		r->route = NULL;
+	if (db_begin(r) != 0) {
+		db_fail(r);
+		return;
+	}
+	int rc = run(r, rr, allow);
+	if (rc != 0 && (r->status == 0 || r->status < 400)) {
+		if (rc == ERR_DB || rc == ERR_UNAVAILABLE)
+			db_fail(r);
+		else
+			http_problem(r, 500, "internal", "an internal error occurred; quote the request id");
+	}
+	if (r->status == 0) {
+		log_error(r, "handler returned without an answer");
+		http_problem(r, 500, "internal", "an internal error occurred; quote the request id");
+	}
+	if (r->status >= 400) {
+		db_rollback(r);
+		return;
+	}
+	if (db_commit(r) != 0) {
+		/* the answer was prepared but nothing was stored: say so */
+		buf_init(&r->headers, r->arena, 64);
+		db_fail(r);
+	}
+}

@@ -1,0 +1,299 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/deps, scripts/stack, scripts/migrate and scripts/atrium.
+#
+# Sourced, never executed.  The scripts that source it set `set -euo pipefail`
+# themselves; nothing here changes shell options.
+
+# Repository root: the parent of the directory holding this file.  Resolved
+# physically so the rendered nginx paths and the DSNs never contain "..".
+ATRIUM_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PY3=/usr/bin/python3 # Debian's interpreter: python3-aiosmtpd and python3-botocore belong to it.
+
+# ---------------------------------------------------------------- messages
+
+_prog="$(basename "$0")"
+
+die() {
+	printf '%s: error: %s\n' "$_prog" "$*" >&2
+	exit 1
+}
+
+warn() {
+	printf '%s: warning: %s\n' "$_prog" "$*" >&2
+}
+
+info() {
+	printf '%s: %s\n' "$_prog" "$*"
+}
+
+need_root() {
+	[[ ${EUID:-$(id -u)} -eq 0 ]] ||
+		die "must run as root (it manages system users, PostgreSQL as the postgres user and nginx's master process)"
+}
+
+# ------------------------------------------------------------ configuration
+
+# Validators.  Every value that ends up in nginx or PostgreSQL configuration,
+# in a DSN or in atrium.env is checked here first, so that rendering can be a
+# plain textual substitution without any quoting rules.
+
+is_port() {
+	[[ $1 =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535))
+}
+
+is_uint() {
+	[[ $1 =~ ^[0-9]{1,9}$ ]]
+}
+
+# Lower-case DNS name, same rule as tenant_domains_host_format in sql/001.
+is_hostname() {
+	local h=$1
+	((${#h} <= 253)) &&
+		[[ $h =~ ^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]]
+}
+
+# Paths are restricted to a conservative character set: they are written
+# unquoted into nginx.conf, into libpq conninfo strings and pgpass files
+# (where ':' and spaces would need escaping) and into postgresql.conf.
+is_safe_path() {
+	[[ $1 =~ ^/[A-Za-z0-9._/+-]*$ && $1 != *//* && $1 != */../* && $1 != */.. ]]
+}
+
+# Fills in every ATRIUM_* setting.  A value already present in the
+# environment wins over the default (so `make test` can export, for example,
+# ATRIUM_TENANT_CACHE_TTL=1 before `scripts/stack up`).
+atrium_defaults() {
+	: "${ATRIUM_STACK_DIR:=$ATRIUM_REPO/var}"
+	ATRIUM_STACK_DIR="$(realpath -m -- "$ATRIUM_STACK_DIR")"
+	: "${ATRIUM_HTTPS_PORT:=8443}"
+	: "${ATRIUM_HTTP_PORT:=8080}"
+	: "${ATRIUM_PG_PORT:=5433}"
+	: "${ATRIUM_S3_PORT:=9000}"
+	: "${ATRIUM_SMTP_PORT:=2525}"
+	: "${ATRIUM_MAILVIEW_PORT:=1080}"
+	: "${ATRIUM_WORKERS:=4}"
+	: "${ATRIUM_BIN_DIR:=$ATRIUM_REPO/build/release}"
+	ATRIUM_BIN_DIR="$(realpath -m -- "$ATRIUM_BIN_DIR")"
+	: "${ATRIUM_BASE_DOMAIN:=portal.localhost}"
+	: "${ATRIUM_LISTEN_ADDR:=127.0.0.1}"
+	: "${ATRIUM_FSYNC:=on}"
+	: "${ATRIUM_AUTH_RATE:=5r/s}"
+	: "${ATRIUM_AUTH_BURST:=20}"
+	: "${ATRIUM_ACCESS_TTL:=900}"
+	: "${ATRIUM_REFRESH_GRACE_S:=60}"
+	: "${ATRIUM_INVITE_TTL:=604800}"
+	: "${ATRIUM_DIGEST_WINDOW_S:=300}"
+	: "${ATRIUM_TENANT_CACHE_TTL:=5}"
+	: "${ATRIUM_S3_BUCKET:=atrium}"
+	: "${ATRIUM_S3_REGION:=us-east-1}"
+
+	case ${ATRIUM_FSYNC,,} in
+	on | 1 | true | yes) ATRIUM_FSYNC=on ;;
+	off | 0 | false | no) ATRIUM_FSYNC=off ;;
+	*) die "ATRIUM_FSYNC must be on or off (got '$ATRIUM_FSYNC')" ;;
+	esac
+
+	local v
+	for v in ATRIUM_HTTPS_PORT ATRIUM_HTTP_PORT ATRIUM_PG_PORT ATRIUM_S3_PORT \
+		ATRIUM_SMTP_PORT ATRIUM_MAILVIEW_PORT; do
+		is_port "${!v}" || die "$v must be a TCP port number 1-65535 (got '${!v}')"
+	done
+	# Two services on one port would fail late and confusingly: refuse early.
+	local seen=" "
+	for v in ATRIUM_HTTPS_PORT ATRIUM_HTTP_PORT ATRIUM_S3_PORT ATRIUM_SMTP_PORT ATRIUM_MAILVIEW_PORT; do
+		[[ $seen == *" ${!v} "* ]] && die "$v=${!v} is used twice: every ATRIUM_*_PORT must differ"
+		seen+="${!v} "
+	done
+	for v in ATRIUM_WORKERS ATRIUM_AUTH_BURST ATRIUM_ACCESS_TTL ATRIUM_REFRESH_GRACE_S \
+		ATRIUM_INVITE_TTL ATRIUM_DIGEST_WINDOW_S ATRIUM_TENANT_CACHE_TTL; do
+		is_uint "${!v}" || die "$v must be a non-negative integer (got '${!v}')"
+	done
+	((ATRIUM_WORKERS >= 1 && ATRIUM_WORKERS <= 256)) || die "ATRIUM_WORKERS must be 1-256"
+	[[ $ATRIUM_AUTH_RATE =~ ^[1-9][0-9]{0,6}r/[sm]$ ]] ||
+		die "ATRIUM_AUTH_RATE must look like 5r/s or 300r/m (got '$ATRIUM_AUTH_RATE')"
+	is_hostname "$ATRIUM_BASE_DOMAIN" && [[ $ATRIUM_BASE_DOMAIN == *.* ]] ||
+		die "ATRIUM_BASE_DOMAIN must be a lower-case DNS name with at least two labels (got '$ATRIUM_BASE_DOMAIN')"
+	[[ $ATRIUM_LISTEN_ADDR =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
+		die "ATRIUM_LISTEN_ADDR must be an IPv4 address (got '$ATRIUM_LISTEN_ADDR')"
+	[[ $ATRIUM_S3_BUCKET =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die "ATRIUM_S3_BUCKET is not a valid bucket name"
+	[[ $ATRIUM_S3_REGION =~ ^[a-z0-9-]{1,32}$ ]] || die "ATRIUM_S3_REGION is not a valid region name"
+
+	is_safe_path "$ATRIUM_STACK_DIR" ||
+		die "ATRIUM_STACK_DIR '$ATRIUM_STACK_DIR' must be an absolute path made of [A-Za-z0-9._/+-] only (it is written unquoted into DSNs, pgpass and nginx.conf)"
+	is_safe_path "$ATRIUM_BIN_DIR" || die "ATRIUM_BIN_DIR '$ATRIUM_BIN_DIR' must be an absolute path made of [A-Za-z0-9._/+-] only"
+	is_safe_path "$ATRIUM_REPO" || die "the repository path '$ATRIUM_REPO' must be made of [A-Za-z0-9._/+-] only"
+	# Unix socket paths are limited to 107 bytes; the longest one we create is
+	# DIR/run/atrium-fcgi.sock.
+	((${#ATRIUM_STACK_DIR} <= 80)) ||
+		die "ATRIUM_STACK_DIR is ${#ATRIUM_STACK_DIR} characters long; at most 80 fit in a unix socket path (DIR/run/atrium-fcgi.sock)"
+
+	atrium_derived
+}
+
+# Values derived from the settings above.  Also called after loading
+# atrium.env, which stores only the settings.
+atrium_derived() {
+	DIR="$ATRIUM_STACK_DIR"
+	RUN_DIR="$DIR/run"
+	SECRETS_DIR="$DIR/secrets"
+	LOG_DIR="$DIR/log"
+	PG_DATA="$DIR/pg"
+	NGINX_DIR="$DIR/nginx"
+	TLS_DIR="$DIR/tls"
+	ENV_FILE="$DIR/atrium.env"
+	FCGI_SOCK="$RUN_DIR/atrium-fcgi.sock"
+	if [[ $ATRIUM_HTTPS_PORT == 443 ]]; then HTTPS_PORT_SUFFIX=""; else HTTPS_PORT_SUFFIX=":$ATRIUM_HTTPS_PORT"; fi
+}
+
+# Loads DIR/atrium.env written by `stack up`: for every command except `up`
+# the file describes the stack that is (or was) running, so its values win
+# over the caller's environment.  Only ATRIUM_STACK_DIR picks the file.
+atrium_load_env() {
+	: "${ATRIUM_STACK_DIR:=$ATRIUM_REPO/var}"
+	ATRIUM_STACK_DIR="$(realpath -m -- "$ATRIUM_STACK_DIR")"
+	local f="$ATRIUM_STACK_DIR/atrium.env"
+	[[ -r $f ]] || die "$f not found: the stack in $ATRIUM_STACK_DIR was never set up (run scripts/stack up, or set ATRIUM_STACK_DIR)"
+	set -a
+	# shellcheck disable=SC1090
+	. "$f"
+	set +a
+	atrium_derived
+}
+
+# Quotes a value for a KEY='VALUE' line that both `.` (sh) and simple
+# parsers can read: single quotes, with ' written as '\''.
+env_quote() {
+	local v=$1
+	[[ $v != *$'\n'* ]] || die "refusing to write a value containing a newline into atrium.env"
+	printf "'%s'" "${v//\'/\'\\\'\'}"
+}
+
+# ---------------------------------------------------------------- processes
+
+# Prints the pid stored in a pid file when that process is alive, is not a
+# zombie and its command line contains PATTERN; returns 1 otherwise.  The
+# pattern check keeps us from signalling an unrelated process that happens to
+# have reused a stale pid.
+running_pid() {
+	local file=$1 pattern=$2 pid cmd state
+	[[ -r $file ]] || return 1
+	IFS= read -r pid <"$file" || [[ -n $pid ]] || return 1
+	pid=${pid%%[!0-9]*}
+	[[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
+	[[ -r /proc/$pid/cmdline ]] || return 1
+	state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null) || return 1
+	[[ $state != Z && -n $state ]] || return 1
+	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+	[[ $cmd == *"$pattern"* ]] || return 1
+	printf '%s\n' "$pid"
+}
+
+# Child pids of PID (from /proc, so procps is not needed).
+child_pids() {
+	local parent=$1 s ppid
+	for s in /proc/[0-9]*/status; do
+		ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "$s" 2>/dev/null) || continue
+		if [[ $ppid == "$parent" ]]; then
+			s=${s#/proc/}
+			printf '%s\n' "${s%/status}"
+		fi
+	done
+}
+
+pid_alive() {
+	local state
+	[[ -r /proc/$1/status ]] || return 1
+	state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
+	[[ -n $state && $state != Z ]]
+}
+
+# Sends SIGTERM, waits up to TIMEOUT seconds, then SIGKILL.  Returns once the
+# process is gone.
+stop_pid() {
+	local pid=$1 timeout=${2:-10} i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < timeout * 10; i++)); do
+		pid_alive "$pid" || return 0
+		sleep 0.1
+	done
+	warn "pid $pid did not exit within ${timeout}s after SIGTERM; sending SIGKILL"
+	kill -KILL "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		pid_alive "$pid" || return 0
+		sleep 0.1
+	done
+	die "pid $pid survived SIGKILL"
+}
+
+# True when something accepts TCP connections on 127.0.0.1:PORT.
+tcp_open() {
+	timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "${2:-127.0.0.1}" "$1" 2>/dev/null
+}
+
+# Runs a command up to TIMEOUT seconds until it succeeds.
+wait_until() {
+	local timeout=$1 i
+	shift
+	for ((i = 0; i < timeout * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# True when USER can reach PATH with the given test (-x for directories to
+# traverse, -r to read...).  runuser -u runs the command directly, without the
+# user's (nologin) shell.
+user_can() {
+	local user=$1 op=$2 path=$3
+	(cd / && runuser -u "$user" -- test "$op" "$path") 2>/dev/null
+}
+
+# ---------------------------------------------------------------- rendering
+
+# Renders a template: every ${ATRIUM_NAME} placeholder is replaced by the
+# value of the shell variable of that name.  Only the names listed after SRC
+# and DST may appear (a fixed list, like envsubst's SHELL-FORMAT argument); an
+# unknown placeholder is an error rather than an empty string, because a
+# silently empty path in nginx.conf would be a debugging session.  Values were
+# validated by atrium_defaults.  nginx's own variables ($host, $uri...) are
+# written without braces in the templates and are left alone.
+render_template() {
+	local src=$1 dst=$2 tmp name
+	shift 2
+	local -a pairs=()
+	for name in "$@"; do
+		[[ -v $name ]] || die "render_template: \$$name is not set"
+		pairs+=("$name" "${!name}")
+	done
+	[[ -r $src ]] || die "template $src not found"
+	tmp="$(mktemp "$dst.XXXXXX")"
+	if ! perl -e '
+		my $src = shift @ARGV;
+		my %val = @ARGV;
+		open(my $in, "<", $src) or die "cannot read $src: $!\n";
+		local $/; my $t = <$in>;
+		my %missing;
+		$t =~ s{\$\{(ATRIUM_[A-Z0-9_]+)\}}{
+			exists $val{$1} ? $val{$1} : do { $missing{$1} = 1; "" }
+		}ge;
+		die "$src: placeholders without a value: @{[sort keys %missing]}\n" if %missing;
+		print $t;
+	' "$src" "${pairs[@]}" >"$tmp"; then
+		rm -f "$tmp"
+		die "could not render $src"
+	fi
+	chmod 0644 "$tmp"
+	mv -f "$tmp" "$dst"
+}
+
+# ---------------------------------------------------------------- psql
+
+# psql with settings that make scripts predictable: no ~/.psqlrc, stop at
+# the first error, no notices on stdout.
+atrium_psql() {
+	PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" \
+		psql -X -q -v ON_ERROR_STOP=1 "$@"
+}
