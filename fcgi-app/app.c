@@ -112,11 +112,13 @@ app_handle(struct request *r)
 		if (rc == ERR_DB || rc == ERR_UNAVAILABLE)
 			db_fail(r);
 		else
-			http_problem(r, 500, "internal", "an internal error occurred; quote the request id");
+			http_problem(r, 500, "internal",
+			             "an internal error occurred; quote the request id");
 	}
 	if (r->status == 0) {
 		log_error(r, "handler returned without an answer");
-		http_problem(r, 500, "internal", "an internal error occurred; quote the request id");
+		http_problem(r, 500, "internal",
+		             "an internal error occurred; quote the request id");
 	}
 	if (r->status >= 400) {
 		db_rollback(r);

@@ -26,8 +26,8 @@ peer_ip(const struct request *r)
 }
 
 int
-audit_record(struct request *r, const char *action, const char *target_type,
-             const char *target_id, json_object *detail)
+audit_record(struct request *r, const char *action, const char *target_type, const char *target_id,
+             json_object *detail)
 {
 	const char *params[9] = {
 	        r->tenant.id,

@@ -31,7 +31,7 @@ struct str {
 	size_t n;
 };
 
-#define STR_LIT(s) ((struct str){(s), sizeof(s) - 1})
+#define STR_LIT(s)   ((struct str){(s), sizeof(s) - 1})
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static inline int

@@ -6,10 +6,10 @@
 #define ATRIUM_CONFIG_H
 
 struct config {
-	const char *db_dsn;      /* ATRIUM_DB_DSN (required) */
-	const char *api_host;    /* ATRIUM_API_HOST or NULL */
-	int tenant_cache_ttl;    /* ATRIUM_TENANT_CACHE_TTL seconds (default 5) */
-	int public_port;         /* ATRIUM_PUBLIC_PORT (default 443) */
+	const char *db_dsn;   /* ATRIUM_DB_DSN (required) */
+	const char *api_host; /* ATRIUM_API_HOST or NULL */
+	int tenant_cache_ttl; /* ATRIUM_TENANT_CACHE_TTL seconds (default 5) */
+	int public_port;      /* ATRIUM_PUBLIC_PORT (default 443) */
 };
 
 extern struct config config;

@@ -193,8 +193,9 @@ http_read_body(struct request *r, size_t max)
 	if (r->content_length <= 0)
 		return 0;
 	if ((unsigned long long)r->content_length > max) {
-		http_problem(r, 413, "payload_too_large",
-		             arena_printf(r->arena, "request bodies are limited to %zu bytes", max));
+		http_problem(
+		        r, 413, "payload_too_large",
+		        arena_printf(r->arena, "request bodies are limited to %zu bytes", max));
 		return ERR_TOO_LARGE;
 	}
 	size_t want = (size_t)r->content_length;
@@ -341,24 +342,42 @@ static const char *
 reason_phrase(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 503: return "Service Unavailable";
-	default: return status >= 500 ? "Internal Server Error" : "Status";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 302:
+		return "Found";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Content Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 422:
+		return "Unprocessable Content";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return status >= 500 ? "Internal Server Error" : "Status";
 	}
 }
 
@@ -404,7 +423,8 @@ url_decode(struct arena *a, const char *p, size_t n)
 		} else if (p[i] == '%') {
 			if (i + 2 >= n)
 				return NULL;
-			int hi = unhex((unsigned char)p[i + 1]), lo = unhex((unsigned char)p[i + 2]);
+			int hi = unhex((unsigned char)p[i + 1]),
+			    lo = unhex((unsigned char)p[i + 2]);
 			if (hi < 0 || lo < 0)
 				return NULL;
 			out[o++] = (char)(hi * 16 + lo);

@@ -32,16 +32,16 @@ struct request {
 	char **envp;
 
 	const char *method;
-	struct str path;        /* normalised, starts with '/' */
-	struct str query;       /* without '?' */
-	const char *host;       /* lower-case, no port */
+	struct str path;  /* normalised, starts with '/' */
+	struct str query; /* without '?' */
+	const char *host; /* lower-case, no port */
 	const char *remote_addr;
 	const char *content_type;
 	long long content_length; /* -1 when not sent */
 	char request_id[LIMIT_REQUEST_ID + 1];
 	uint64_t start_us;
 
-	struct str body; /* read by http_read_body() */
+	struct str body;   /* read by http_read_body() */
 	json_object *json; /* parsed body (NULL when none) */
 
 	const struct route *route;

@@ -532,9 +532,9 @@ validate_value(struct arena *a, const struct field *f, json_object *v, bool crea
 		errno = 0;
 		int64_t x = json_object_get_int64(v);
 		if (errno != 0 || x < f->min || x > f->max)
-			json_errors_add(e, path, "out_of_range",
-			                arena_printf(a, "must be between %lld and %lld", f->min,
-			                             f->max));
+			json_errors_add(
+			        e, path, "out_of_range",
+			        arena_printf(a, "must be between %lld and %lld", f->min, f->max));
 		break;
 	}
 	case FT_BOOL:
@@ -597,7 +597,8 @@ validate_object(struct arena *a, json_object *obj, const struct field *fields, b
 		const char *path = join_path(a, prefix, key);
 		const struct field *f = find_field(fields, key);
 		if (f == NULL) {
-			json_errors_add(e, path, "unknown_field", "is not a field of this resource");
+			json_errors_add(e, path, "unknown_field",
+			                "is not a field of this resource");
 			continue;
 		}
 		if (f->flags & FF_READ_ONLY) {
@@ -610,7 +611,8 @@ validate_object(struct arena *a, json_object *obj, const struct field *fields, b
 		return;
 	for (const struct field *f = fields; f != NULL && f->name != NULL; f++)
 		if ((f->flags & FF_REQUIRED) && !json_has(obj, f->name))
-			json_errors_add(e, join_path(a, prefix, f->name), "required", "is required");
+			json_errors_add(e, join_path(a, prefix, f->name), "required",
+			                "is required");
 }
 
 int
@@ -770,7 +772,8 @@ check_http_url(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c <= ' ' || c >= 0x7f || strchr("\"'<>\\^`{|}", c) != NULL)
-			return "must be an http(s) URL without spaces or quotes (percent-encode them)";
+			return "must be an http(s) URL without spaces or quotes (percent-encode "
+			       "them)";
 	}
 	return NULL;
 }

@@ -106,8 +106,9 @@ log_error(const struct request *r, const char *fmt, ...)
 		msg[--len] = '\0';
 	log_escape(esc, sizeof(esc), msg);
 	timestamp(ts, sizeof(ts));
-	int n = snprintf(line, sizeof(line),
-	                 "{\"t\":\"%s\",\"level\":\"error\",\"rid\":\"%s\",\"pid\":%ld,\"msg\":\"%s\"}",
-	                 ts, r != NULL ? r->request_id : "", (long)getpid(), esc);
+	int n = snprintf(
+	        line, sizeof(line),
+	        "{\"t\":\"%s\",\"level\":\"error\",\"rid\":\"%s\",\"pid\":%ld,\"msg\":\"%s\"}", ts,
+	        r != NULL ? r->request_id : "", (long)getpid(), esc);
 	write_line(line, n, sizeof(line));
 }

@@ -71,12 +71,11 @@ tenant_cache_forget(const char *host)
 static struct stmt q_set_host = {"set_host", "SELECT set_config('app.host', $1, true)", 1, 0};
 static struct stmt q_set_code = {"set_code", "SELECT set_config('app.tenant_code', $1, true)", 1,
                                  0};
-static struct stmt q_set_tenant = {"set_tenant", "SELECT set_config('app.tenant_id', $1, true)",
-                                   1, 0};
-static struct stmt q_domain_tenant = {
-        "domain_tenant", "SELECT tenant_id FROM tenant_domains WHERE host = $1", 1, 0};
-static struct stmt q_tenant_code = {"tenant_code", "SELECT code FROM tenants WHERE id = $1", 1,
-                                    0};
+static struct stmt q_set_tenant = {"set_tenant", "SELECT set_config('app.tenant_id', $1, true)", 1,
+                                   0};
+static struct stmt q_domain_tenant = {"domain_tenant",
+                                      "SELECT tenant_id FROM tenant_domains WHERE host = $1", 1, 0};
+static struct stmt q_tenant_code = {"tenant_code", "SELECT code FROM tenants WHERE id = $1", 1, 0};
 static struct stmt q_tenant_by_code = {"tenant_by_code",
                                        "SELECT id, code FROM tenants WHERE code = $1", 1, 0};
 
@@ -138,11 +137,10 @@ tenant_resolve(struct request *r)
 
 /* ---- console API keys --------------------------------------------------- */
 
-static struct stmt q_key_get = {
-        "key_get",
-        "SELECT id, encode(key_sha256, 'hex'), revoked_at IS NOT NULL"
-        " FROM api_keys WHERE tenant_id = $1 AND prefix = $2",
-        2, 0};
+static struct stmt q_key_get = {"key_get",
+                                "SELECT id, encode(key_sha256, 'hex'), revoked_at IS NOT NULL"
+                                " FROM api_keys WHERE tenant_id = $1 AND prefix = $2",
+                                2, 0};
 /* last_used_at is kept to the minute: one write per key per minute, not one
  * per request */
 static struct stmt q_key_touch = {
@@ -211,6 +209,7 @@ tenant_from_code(struct request *r, const char *code)
 	if (PQntuples(res) != 1)
 		return ERR_NOT_FOUND;
 	struct tenant t;
+	memset(&t, 0, sizeof(t));
 	copy_field(t.id, sizeof(t.id), db_get(res, 0, 0));
 	copy_field(t.code, sizeof(t.code), db_get(res, 0, 1));
 	return set_tenant(r, &t);
@@ -243,7 +242,8 @@ tenant_auth_team(struct request *r)
 	if (res == NULL)
 		return ERR_DB;
 	const char *stored = PQntuples(res) == 1 ? db_get(res, 0, 1) : NULL;
-	static const char zero[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+	static const char zero[65] =
+	        "0000000000000000000000000000000000000000000000000000000000000000";
 	int same = CRYPTO_memcmp(want, stored != NULL && strlen(stored) == 64 ? stored : zero, 64);
 	if (stored == NULL || same != 0 || strcmp(db_get(res, 0, 2), "t") == 0)
 		return unauthorized(r);
@@ -256,15 +256,15 @@ tenant_auth_team(struct request *r)
 
 /* ---- branding ----------------------------------------------------------- */
 
-#define BRANDING_COLUMNS                                                                       \
-	"t.code, b.display_name, b.logo_url, b.favicon_url, b.color_primary, b.color_accent,"  \
+#define BRANDING_COLUMNS                                                                           \
+	"t.code, b.display_name, b.logo_url, b.favicon_url, b.color_primary, b.color_accent,"      \
 	" b.color_background, b.color_text, b.support_email, b.locale"
 
-static struct stmt q_branding_get = {
-        "branding_get",
-        "SELECT " BRANDING_COLUMNS " FROM tenant_branding b JOIN tenants t ON t.id = b.tenant_id"
-        " WHERE b.tenant_id = $1",
-        1, 0};
+static struct stmt q_branding_get = {"branding_get",
+                                     "SELECT " BRANDING_COLUMNS
+                                     " FROM tenant_branding b JOIN tenants t ON t.id = b.tenant_id"
+                                     " WHERE b.tenant_id = $1",
+                                     1, 0};
 
 static struct stmt q_team_branding_get = {
         "team_branding_get",
@@ -278,24 +278,33 @@ static struct stmt q_team_branding_get = {
 
 /* $2 is a flat JSON object keyed by column: a key present sets the column
  * (JSON null clears it), an absent key leaves it. */
-#define SET_TEXT(col) col " = CASE WHEN $2::jsonb ? '" col "' THEN $2::jsonb->>'" col "' ELSE " col " END"
-static struct stmt q_branding_update = {
-        "branding_update",
-        "UPDATE tenant_branding SET " SET_TEXT("display_name") ", " SET_TEXT("logo_url") ", " SET_TEXT(
-                "favicon_url") ", " SET_TEXT("color_primary") ", " SET_TEXT("color_accent") ", " SET_TEXT("color_background") ", " SET_TEXT("color_text") ", " SET_TEXT("support_email") ", " SET_TEXT("locale") ", " SET_TEXT("store_endpoint") ", " SET_TEXT("store_region") ", " SET_TEXT("store_bucket") ", " SET_TEXT("store_access_key_id") ", " SET_TEXT("store_secret_access_key") ", " SET_TEXT("whatsapp_phone_number_id") ", " SET_TEXT("whatsapp_access_token") ","
-        " max_upload_bytes = CASE WHEN $2::jsonb ? 'max_upload_bytes'"
-        "   THEN ($2::jsonb->>'max_upload_bytes')::bigint ELSE max_upload_bytes END,"
-        " store_path_style = CASE WHEN $2::jsonb ? 'store_path_style'"
-        "   THEN ($2::jsonb->>'store_path_style')::boolean ELSE store_path_style END,"
-        " blocked_content_types = CASE WHEN $2::jsonb ? 'blocked_content_types'"
-        "   THEN ARRAY(SELECT DISTINCT jsonb_array_elements_text($2::jsonb->'blocked_content_types'))"
-        "   ELSE blocked_content_types END,"
-        " whatsapp_templates = CASE WHEN $2::jsonb ? 'whatsapp_templates'"
-        "   THEN jsonb_strip_nulls(whatsapp_templates || ($2::jsonb->'whatsapp_templates'))"
-        "   ELSE whatsapp_templates END,"
-        " updated_at = now()"
-        " WHERE tenant_id = $1",
-        2, 0};
+#define SET_TEXT(col)                                                                              \
+	col " = CASE WHEN $2::jsonb ? '" col "' THEN $2::jsonb->>'" col "' ELSE " col " END"
+static struct
+        stmt
+                q_branding_update =
+                        {
+                                "branding_update",
+                                "UPDATE tenant_branding SET " SET_TEXT(
+                                        "display_name") ", " SET_TEXT("logo_url") ", " SET_TEXT("fa"
+                                                                                                "vi"
+                                                                                                "co"
+                                                                                                "n_"
+                                                                                                "ur"
+                                                                                                "l") ", " SET_TEXT("color_primary") ", " SET_TEXT("color_accent") ", " SET_TEXT("color_background") ", " SET_TEXT("color_text") ", " SET_TEXT("support_email") ", " SET_TEXT("locale") ", " SET_TEXT("store_endpoint") ", " SET_TEXT("store_region") ", " SET_TEXT("store_bucket") ", " SET_TEXT("store_access_key_id") ", " SET_TEXT("store_secret_access_key") ", " SET_TEXT("whatsapp_phone_number_id") ", " SET_TEXT("whatsapp_access_token") ","
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " max_upload_bytes = CASE WHEN $2::jsonb ? 'max_upload_bytes'"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   THEN ($2::jsonb->>'max_upload_bytes')::bigint ELSE max_upload_bytes END,"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " store_path_style = CASE WHEN $2::jsonb ? 'store_path_style'"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   THEN ($2::jsonb->>'store_path_style')::boolean ELSE store_path_style END,"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " blocked_content_types = CASE WHEN $2::jsonb ? 'blocked_content_types'"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   THEN ARRAY(SELECT DISTINCT jsonb_array_elements_text($2::jsonb->'blocked_content_types'))"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   ELSE blocked_content_types END,"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " whatsapp_templates = CASE WHEN $2::jsonb ? 'whatsapp_templates'"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   THEN jsonb_strip_nulls(whatsapp_templates || ($2::jsonb->'whatsapp_templates'))"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   ELSE whatsapp_templates END,"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " updated_at = now()"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " WHERE tenant_id = $1",
+                                2, 0};
 
 static const struct field color_fields[] = {
         {"primary", FT_STRING, 0, 7, 7, check_color, NULL, NULL},
@@ -425,7 +434,8 @@ render_team_branding(struct request *r, int status)
 	json_object *limits = json_object_new_object();
 	json_add_int(limits, "max_upload_bytes", strtoll(db_get(res, 0, 10), NULL, 10));
 	json_object *types = parse_json_text(db_get(res, 0, 11));
-	json_add_take(limits, "blocked_content_types", types != NULL ? types : json_object_new_array());
+	json_add_take(limits, "blocked_content_types",
+	              types != NULL ? types : json_object_new_array());
 	json_add_take(o, "limits", limits);
 
 	json_object *store = json_object_new_object();
@@ -544,17 +554,16 @@ static struct stmt q_domains_list = {
         3, 0};
 static struct stmt q_domains_count = {
         "domains_count", "SELECT count(*) FROM tenant_domains WHERE tenant_id = $1", 1, 0};
-static struct stmt q_domain_insert = {
-        "domain_insert",
-        "INSERT INTO tenant_domains (tenant_id, host) VALUES ($1, $2)"
-        " RETURNING host, api_time(created_at)",
-        2, 0};
+static struct stmt q_domain_insert = {"domain_insert",
+                                      "INSERT INTO tenant_domains (tenant_id, host) VALUES ($1, $2)"
+                                      " RETURNING host, api_time(created_at)",
+                                      2, 0};
 static struct stmt q_domain_delete = {
         "domain_delete", "DELETE FROM tenant_domains WHERE tenant_id = $1 AND host = $2", 2, 0};
 /* serialises host changes of one tenant so the last host cannot be removed
  * by two concurrent deletes */
-static struct stmt q_tenant_lock = {
-        "tenant_lock", "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", 1, 0};
+static struct stmt q_tenant_lock = {"tenant_lock",
+                                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", 1, 0};
 
 const struct field domain_create_fields[] = {
         {"host", FT_STRING, FF_REQUIRED, 1, LIMIT_HOST_MAX, check_hostname, NULL, NULL},
@@ -594,7 +603,8 @@ h_team_domains_list(struct request *r)
 	for (int i = 0; i < shown; i++)
 		json_object_array_add(data, domain_json(res, i));
 	json_add_take(o, "data", data);
-	json_add_str(o, "next_cursor", n > pg.limit ? page_cursor(r, db_get(res, shown - 1, 0)) : NULL);
+	json_add_str(o, "next_cursor",
+	             n > pg.limit ? page_cursor(r, db_get(res, shown - 1, 0)) : NULL);
 	http_json(r, 200, o);
 	return 0;
 }

@@ -113,8 +113,9 @@ atrium_defaults() {
 	((ATRIUM_WORKERS >= 1 && ATRIUM_WORKERS <= 256)) || die "ATRIUM_WORKERS must be 1-256"
 	[[ $ATRIUM_AUTH_RATE =~ ^[1-9][0-9]{0,6}r/[sm]$ ]] ||
 		die "ATRIUM_AUTH_RATE must look like 5r/s or 300r/m (got '$ATRIUM_AUTH_RATE')"
-	is_hostname "$ATRIUM_BASE_DOMAIN" && [[ $ATRIUM_BASE_DOMAIN == *.* ]] ||
+	if ! is_hostname "$ATRIUM_BASE_DOMAIN" || [[ $ATRIUM_BASE_DOMAIN != *.* ]]; then
 		die "ATRIUM_BASE_DOMAIN must be a lower-case DNS name with at least two labels (got '$ATRIUM_BASE_DOMAIN')"
+	fi
 	[[ $ATRIUM_LISTEN_ADDR =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
 		die "ATRIUM_LISTEN_ADDR must be an IPv4 address (got '$ATRIUM_LISTEN_ADDR')"
 	[[ $ATRIUM_S3_BUCKET =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die "ATRIUM_S3_BUCKET is not a valid bucket name"
@@ -154,7 +155,8 @@ atrium_load_env() {
 	: "${ATRIUM_STACK_DIR:=$ATRIUM_REPO/var}"
 	ATRIUM_STACK_DIR="$(realpath -m -- "$ATRIUM_STACK_DIR")"
 	local f="$ATRIUM_STACK_DIR/atrium.env"
-	[[ -r $f ]] || die "$f not found: the stack in $ATRIUM_STACK_DIR was never set up (run scripts/stack up, or set ATRIUM_STACK_DIR)"
+	[[ -e $f ]] || die "$f not found: the stack in $ATRIUM_STACK_DIR was never set up (run scripts/stack up, or set ATRIUM_STACK_DIR)"
+	[[ -r $f ]] || die "cannot read $f (mode 0600, it holds the S3 secret): run as root"
 	set -a
 	# shellcheck disable=SC1090
 	. "$f"
@@ -173,20 +175,21 @@ env_quote() {
 # ---------------------------------------------------------------- processes
 
 # Prints the pid stored in a pid file when that process is alive, is not a
-# zombie and its command line contains PATTERN; returns 1 otherwise.  The
-# pattern check keeps us from signalling an unrelated process that happens to
-# have reused a stale pid.
+# zombie and its command line contains every PATTERN; returns 1 otherwise.
+# The pattern check keeps us from signalling an unrelated process that
+# happens to have reused a stale pid (we only ever stop what we started).
 running_pid() {
-	local file=$1 pattern=$2 pid cmd state
+	local file=$1 pid="" cmd pat
+	shift
 	[[ -r $file ]] || return 1
 	IFS= read -r pid <"$file" || [[ -n $pid ]] || return 1
 	pid=${pid%%[!0-9]*}
 	[[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
-	[[ -r /proc/$pid/cmdline ]] || return 1
-	state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null) || return 1
-	[[ $state != Z && -n $state ]] || return 1
-	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-	[[ $cmd == *"$pattern"* ]] || return 1
+	pid_alive "$pid" || return 1
+	cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+	for pat in "$@"; do
+		[[ $cmd == *"$pat"* ]] || return 1
+	done
 	printf '%s\n' "$pid"
 }
 
@@ -225,6 +228,24 @@ stop_pid() {
 		sleep 0.1
 	done
 	die "pid $pid survived SIGKILL"
+}
+
+# Closes every file descriptor above 2 in the current (sub)shell.  Called
+# right before exec'ing a daemon so that it inherits neither our lock (fd 9)
+# nor whatever pipes the caller's environment handed us: a daemon holding a
+# pipe open can make `make run | tee log` or a CI runner wait forever.
+close_fds() {
+	local f n
+	local -a fds=()
+	for f in /proc/$BASHPID/fd/*; do
+		n=${f##*/}
+		[[ $n =~ ^[0-9]+$ ]] && ((n > 2)) && fds+=("$n")
+	done
+	for n in "${fds[@]}"; do
+		# The glob's own directory fd is already gone: test before closing.
+		[[ -e /proc/$BASHPID/fd/$n ]] && eval "exec $n>&-"
+	done
+	return 0
 }
 
 # True when something accepts TCP connections on 127.0.0.1:PORT.
@@ -296,4 +317,46 @@ render_template() {
 atrium_psql() {
 	PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" \
 		psql -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+# ---------------------------------------------------------------- stack-wide
+
+# One stack-changing command at a time per DIR (two `make test` runs, a
+# `down` racing an `up`, a vhost added during a reload).  The lock is fd 9;
+# every daemon is started after close_fds so that none of them inherits it.
+lock_stack() {
+	exec 9>>"$DIR/.stack.lock"
+	flock -w 300 9 || die "another stack command has held $DIR/.stack.lock for more than 300 s"
+}
+
+nginx_args() { printf '%s\n' -p "$NGINX_DIR/" -e "$NGINX_DIR/error.log" -c "$NGINX_DIR/nginx.conf"; }
+
+nginx_pid() { running_pid "$NGINX_DIR/nginx.pid" "nginx: master process" "$NGINX_DIR/nginx.conf"; }
+
+# `nginx -s reload` only signals the master and returns at once; for a
+# moment afterwards new connections may still reach the old workers (a test
+# that adds a vhost and immediately requests it would see the old config).
+# So wait until the master has started new workers and every old worker
+# is gone or shutting down (it then no longer accepts connections).
+nginx_reload_wait() {
+	local master=$1 old p cmd i fresh stale
+	local -a args
+	mapfile -t args < <(nginx_args)
+	old=" $(child_pids "$master" | tr '\n' ' ') "
+	nginx "${args[@]}" -s reload 9>&- || return 1
+	for ((i = 0; i < 150; i++)); do
+		fresh=0 stale=0
+		for p in $(child_pids "$master"); do
+			if [[ $old == *" $p "* ]]; then
+				cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" || true)
+				[[ -z $cmd || $cmd == *"shutting down"* ]] || stale=$((stale + 1))
+			else
+				fresh=$((fresh + 1))
+			fi
+		done
+		((fresh >= 1 && stale == 0)) && return 0
+		sleep 0.1
+	done
+	warn "nginx did not replace its workers within 15 s after the reload signal; see $NGINX_DIR/error.log"
+	return 1
 }

@@ -114,8 +114,8 @@ main(void)
 	is_str(validate(a, "{\"name\":\"a\",\"id\":\"x\"}", true), "id:read_only", "read only");
 	is_str(validate(a, "{\"name\":\"a\",\"colors\":{\"primary\":\"#12345g\"}}", true),
 	       "colors.primary:invalid_format", "nested path");
-	is_str(validate(a, "{\"name\":\"a\",\"colors\":{\"x\":1}}", true),
-	       "colors.x:unknown_field", "nested unknown");
+	is_str(validate(a, "{\"name\":\"a\",\"colors\":{\"x\":1}}", true), "colors.x:unknown_field",
+	       "nested unknown");
 	is_str(validate(a, "{\"name\":\"a\",\"tags\":[\"a\",\"b\",\"c\"]}", true), "tags:too_long",
 	       "array count");
 	is_str(validate(a, "{\"name\":\"a\",\"tags\":[\"a\",7]}", true), "tags[1]:type",
@@ -140,7 +140,10 @@ main(void)
 	ok(check_locale("english", 7) != NULL, "locale shape");
 	ok(check_content_type("image/svg+xml", 13) == NULL, "content type");
 	ok(check_content_type("text/html; charset=x", 20) != NULL, "content type params");
-	ok(utf8_chars("\xe2\x82\xac" "a", 4) == 2, "utf8_chars");
+	ok(utf8_chars("\xe2\x82\xac"
+	              "a",
+	              4) == 2,
+	   "utf8_chars");
 	arena_free(a);
 	return done_testing();
 }
