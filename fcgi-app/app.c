@@ -40,7 +40,7 @@ read_body(struct request *r, const struct route *rt)
 static void
 not_found_for_host(struct request *r)
 {
-	http_problem(r, 404, "tenant_not_found", "no portal is configured for this host");
+	http_problem(r, 404, "tenant_not_found", "No portal is configured for this host.");
 }
 
 /* Everything between BEGIN and the decision to commit. */

@@ -322,6 +322,7 @@ problem(struct request *r, int status, const char *code, const char *detail, jso
 		json_add_take(o, "errors", json_object_get(errors));
 	r->status = status;
 	r->problem_code = code;
+	r->cache_control = NULL; /* an error is never cacheable */
 	r->resp_type = "application/problem+json";
 	r->resp_body = json_render(r->arena, o, &r->resp_len);
 }
@@ -392,6 +393,9 @@ http_send(struct request *r)
 		buf_printf(&h, "Content-Type: %s\r\n", r->resp_type);
 	if (r->status != 204 && r->status != 304)
 		buf_printf(&h, "Content-Length: %zu\r\n", r->resp_len);
+	/* API answers are per caller unless a handler says otherwise */
+	buf_printf(&h, "Cache-Control: %s\r\n",
+	           r->cache_control != NULL ? r->cache_control : "no-store");
 	buf_append(&h, r->headers.p, r->headers.len);
 	buf_puts(&h, "\r\n");
 	FCGX_PutStr(h.p, (int)h.len, r->out);

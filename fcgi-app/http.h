@@ -60,7 +60,8 @@ struct request {
 	const char *resp_type;
 	const char *resp_body;
 	size_t resp_len;
-	const char *problem_code; /* for the access log */
+	const char *problem_code;  /* for the access log */
+	const char *cache_control; /* NULL: no-store (the default for the API) */
 };
 
 /* Fills r from the FastCGI parameters; returns 0 or ERR_INVALID (with a

@@ -652,6 +652,12 @@ owned(struct arena *a, json_object *o)
 }
 
 json_object *
+json_own(struct arena *a, json_object *o)
+{
+	return owned(a, o);
+}
+
+json_object *
 json_new_object(struct arena *a)
 {
 	return owned(a, json_object_new_object());

@@ -97,6 +97,8 @@ bool json_has(json_object *obj, const char *key);
 /* New json-c objects owned by the arena (put on reset). */
 json_object *json_new_object(struct arena *a);
 json_object *json_new_array(struct arena *a);
+/* Hands an unowned json-c object to the arena; returns it. */
+json_object *json_own(struct arena *a, json_object *o);
 /* Adds s (or null when s is NULL) under key; the value is owned by obj. */
 void json_add_str(json_object *obj, const char *key, const char *s);
 void json_add_int(json_object *obj, const char *key, int64_t v);

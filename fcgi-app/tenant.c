@@ -106,7 +106,7 @@ tenant_resolve(struct request *r)
 		return 0;
 	}
 	if (r->host[0] == '\0') {
-		http_problem(r, 404, "tenant_not_found", "no portal is configured for this host");
+		http_problem(r, 404, "tenant_not_found", "No portal is configured for this host.");
 		return ERR_NOT_FOUND;
 	}
 	if (cache_get(r->host, &t))
@@ -117,7 +117,7 @@ tenant_resolve(struct request *r)
 	if (db_exec(r, &q_set_host, p) == NULL || (res = db_exec(r, &q_domain_tenant, p)) == NULL)
 		return ERR_DB;
 	if (PQntuples(res) != 1) {
-		http_problem(r, 404, "tenant_not_found", "no portal is configured for this host");
+		http_problem(r, 404, "tenant_not_found", "No portal is configured for this host.");
 		return ERR_NOT_FOUND;
 	}
 	memset(&t, 0, sizeof(t));
@@ -307,10 +307,10 @@ static struct
                                 2, 0};
 
 static const struct field color_fields[] = {
-        {"primary", FT_STRING, 0, 7, 7, check_color, NULL, NULL},
-        {"accent", FT_STRING, 0, 7, 7, check_color, NULL, NULL},
-        {"background", FT_STRING, 0, 7, 7, check_color, NULL, NULL},
-        {"text", FT_STRING, 0, 7, 7, check_color, NULL, NULL},
+        {"primary", FT_STRING, 0, 0, 0, check_color, NULL, NULL},
+        {"accent", FT_STRING, 0, 0, 0, check_color, NULL, NULL},
+        {"background", FT_STRING, 0, 0, 0, check_color, NULL, NULL},
+        {"text", FT_STRING, 0, 0, 0, check_color, NULL, NULL},
         {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -404,12 +404,12 @@ h_branding_get(struct request *r)
 	if (res == NULL)
 		return ERR_DB;
 	if (PQntuples(res) != 1) {
-		http_problem(r, 404, "tenant_not_found", "no portal is configured for this host");
+		http_problem(r, 404, "tenant_not_found", "No portal is configured for this host.");
 		return 0;
 	}
 	/* public and identical for every visitor of the host: let browsers
 	 * revalidate it instead of refetching on every page load */
-	http_add_header(r, "Cache-Control", "public, max-age=60");
+	r->cache_control = "public, max-age=60";
 	http_json(r, 200, public_branding(r, res));
 	return 0;
 }
@@ -656,7 +656,7 @@ h_team_domains_create(struct request *r)
 	}
 	if (audit_record(r, "domain.create", "domain", host, NULL) != 0)
 		return ERR_DB;
-	http_json(r, 201, domain_json(res, 0));
+	http_json(r, 201, json_own(r->arena, domain_json(res, 0)));
 	return 0;
 }
 

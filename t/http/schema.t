@@ -24,11 +24,11 @@ my $tables = psql_admin(q{SELECT string_agg(c.relname || ':' || c.relrowsecurity
 ok(length $tables, "tables: $tables");
 for my $pair (split / /, $tables) {
     my ($name, $flags) = split /:/, $pair;
-    is($flags, 'tt', "$name: RLS enabled and forced");
+    is($flags, 'truetrue', "$name: RLS enabled and forced");
 }
 
 my $role = psql_admin(q{SELECT rolsuper || ',' || rolbypassrls FROM pg_roles WHERE rolname = 'atrium_app'});
-is($role, 'f,f', 'application role: no superuser, no BYPASSRLS');
+is($role, 'false,false', 'application role: no superuser, no BYPASSRLS');
 my $owned = psql_admin(q{SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND r.rolname = 'atrium_app'});
 is($owned, '0', 'application role owns no table');
