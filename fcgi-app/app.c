@@ -96,6 +96,7 @@ app_handle(struct request *r)
 	if (hello != NULL && strcmp(hello, "1") == 0) {
 		json_object *o = json_new_object(r->arena);
 		json_add_str(o, "hello", "atrium");
+		r->route_name = "/__atrium/hello";
 		http_json(r, 200, o);
 		return;
 	}

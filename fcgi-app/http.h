@@ -45,6 +45,7 @@ struct request {
 	json_object *json; /* parsed body (NULL when none) */
 
 	const struct route *route;
+	const char *route_name; /* for the access log when no table route ran */
 	struct str params[LIMIT_ROUTE_PARAMS];
 	int nparams;
 

@@ -78,7 +78,7 @@ log_access(const struct request *r)
 	timestamp(ts, sizeof(ts));
 	log_escape(method, sizeof(method), r->method);
 	log_escape(route, sizeof(route),
-	           r->route != NULL ? r->route->pattern : (r->status == 404 ? "-" : "?"));
+	           r->route != NULL ? r->route->pattern : (r->route_name ? r->route_name : "-"));
 	log_escape(code, sizeof(code), r->problem_code != NULL ? r->problem_code : "");
 	log_escape(tenant, sizeof(tenant), r->has_tenant ? r->tenant.code : "");
 	int n = snprintf(line, sizeof(line),
