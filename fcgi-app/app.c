@@ -104,10 +104,13 @@ app_handle(struct request *r)
 	                                    r->params, &r->nparams, allow, sizeof(allow));
 	if (rr != ROUTE_FOUND)
 		r->route = NULL;
-	if (db_begin(r) != 0) {
+	const char *cached_tenant = tenant_from_cache(r);
+	if (db_begin(r, cached_tenant) != 0) {
 		db_fail(r);
 		return;
 	}
+	if (cached_tenant != NULL)
+		r->has_tenant = true;
 	int rc = run(r, rr, allow);
 	if (rc != 0 && (r->status == 0 || r->status < 400)) {
 		if (rc == ERR_DB || rc == ERR_UNAVAILABLE)

@@ -85,8 +85,65 @@ exec_simple(struct request *r, const char *sql)
 	return ok ? 0 : ERR_DB;
 }
 
+/*
+ * BEGIN and, when the tenant is already known, the tenant context in one
+ * round trip (libpq pipeline mode): the common request costs BEGIN+context,
+ * its statements, COMMIT.
+ */
+static int
+begin_pipelined(struct request *r, const char *tenant_id)
+{
+	const char *params[1] = {tenant_id};
+	int rc = ERR_DB;
+	if (PQenterPipelineMode(conn) != 1)
+		goto out;
+	if (PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    PQsendQueryParams(conn, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, params,
+	                      NULL, NULL, 0) != 1 ||
+	    PQpipelineSync(conn) != 1)
+		goto drain;
+	rc = 0;
+drain:
+	/* two results (each followed by NULL), then the sync marker */
+	for (int seen = 0; seen < 3;) {
+		PGresult *res = PQgetResult(conn);
+		if (res == NULL) {
+			if (PQstatus(conn) != CONNECTION_OK) {
+				rc = ERR_DB;
+				break;
+			}
+			continue;
+		}
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			break;
+		}
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			if (rc == 0)
+				log_error(r, "BEGIN (pipelined) failed: %s", PQresultErrorMessage(res));
+			remember_failure(res);
+			rc = ERR_DB;
+		}
+		seen++;
+		PQclear(res);
+	}
+out:
+	if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF && PQexitPipelineMode(conn) != 1)
+		rc = ERR_DB;
+	if (rc != 0)
+		remember_failure(NULL);
+	return rc;
+}
+
+static int
+begin_once(struct request *r, const char *tenant_id)
+{
+	return tenant_id != NULL ? begin_pipelined(r, tenant_id) : exec_simple(r, "BEGIN");
+}
+
 int
-db_begin(struct request *r)
+db_begin(struct request *r, const char *tenant_id)
 {
 	last_sqlstate[0] = '\0';
 	last_lost = false;
@@ -96,11 +153,11 @@ db_begin(struct request *r)
 			return ERR_UNAVAILABLE;
 		}
 	}
-	if (exec_simple(r, "BEGIN") == 0)
+	if (begin_once(r, tenant_id) == 0)
 		return 0;
 	/* A connection that died while idle (database restarted) fails here
 	 * first; nothing has happened yet, so reconnect and try once more. */
-	if (connect_now(r) != 0 || exec_simple(r, "BEGIN") != 0) {
+	if (connect_now(r) != 0 || begin_once(r, tenant_id) != 0) {
 		last_lost = true;
 		return ERR_UNAVAILABLE;
 	}

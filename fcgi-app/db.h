@@ -30,10 +30,11 @@ void db_init(const char *dsn);
 void db_close(void);
 
 /*
- * Starts the request's transaction, (re)connecting when needed.  Returns 0,
+ * Starts the request's transaction, (re)connecting when needed; with
+ * tenant_id it also sets app.tenant_id in the same round trip.  Returns 0,
  * or ERR_UNAVAILABLE when the database cannot be reached.
  */
-int db_begin(struct request *r);
+int db_begin(struct request *r, const char *tenant_id);
 /* Commits; returns 0 or ERR_DB / ERR_UNAVAILABLE. */
 int db_commit(struct request *r);
 /* Rolls back if a transaction is open; never fails loudly. */

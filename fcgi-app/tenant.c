@@ -97,21 +97,28 @@ copy_field(char *dst, size_t n, const char *src)
 	snprintf(dst, n, "%s", src != NULL ? src : "");
 }
 
+const char *
+tenant_from_cache(struct request *r)
+{
+	if (config.api_host != NULL && strcmp(r->host, config.api_host) == 0) {
+		r->api_host = true;
+		return NULL;
+	}
+	if (r->host[0] == '\0' || !cache_get(r->host, &r->tenant))
+		return NULL;
+	return r->tenant.id;
+}
+
 int
 tenant_resolve(struct request *r)
 {
 	struct tenant t;
-	if (config.api_host != NULL && strcmp(r->host, config.api_host) == 0) {
-		r->api_host = true;
-		return 0;
-	}
+	if (r->api_host || r->has_tenant)
+		return 0; /* nothing to resolve, or set with BEGIN */
 	if (r->host[0] == '\0') {
 		http_problem(r, 404, "tenant_not_found", "No portal is configured for this host.");
 		return ERR_NOT_FOUND;
 	}
-	if (cache_get(r->host, &t))
-		return set_tenant(r, &t);
-
 	const char *p[1] = {r->host};
 	PGresult *res;
 	if (db_exec(r, &q_set_host, p) == NULL || (res = db_exec(r, &q_domain_tenant, p)) == NULL)

@@ -15,6 +15,13 @@
 int tenant_resolve(struct request *r);
 
 /*
+ * Before the transaction: fills r->tenant from the per-worker cache (or
+ * marks the API host) without touching the database.  Returns the tenant id
+ * to set with BEGIN, or NULL when tenant_resolve() must look it up.
+ */
+const char *tenant_from_cache(struct request *r);
+
+/*
  * Authenticates a team (console) request: x-api-key + x-client-code (or the
  * x-erix-* aliases).  The code must name the Host's tenant (on the API host
  * it selects the tenant); the key is looked up by its prefix and compared by
