@@ -121,7 +121,8 @@ drain:
 		}
 		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 			if (rc == 0)
-				log_error(r, "BEGIN (pipelined) failed: %s", PQresultErrorMessage(res));
+				log_error(r, "BEGIN (pipelined) failed: %s",
+				          PQresultErrorMessage(res));
 			remember_failure(res);
 			rc = ERR_DB;
 		}
