@@ -22,7 +22,8 @@ TEST_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno
 
 SRC_DIR := fcgi-app
 # every module of the worker except main.c (unit tests link these)
-LIB_OBJS := arena.o json.o http.o router.o db.o log.o config.o page.o tenant.o audit.o \
+LIB_OBJS := arena.o json.o http.o router.o db.o log.o config.o page.o tenant.o audit.o util.o idem.o \
+	resource.o people.o projects.o work.o \
 	app.o routes.o
 UNIT_TESTS := arena json router http page
 

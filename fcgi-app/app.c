@@ -7,6 +7,7 @@
 #include "app.h"
 #include "config.h"
 #include "db.h"
+#include "idem.h"
 #include "json.h"
 #include "log.h"
 #include "router.h"
@@ -80,8 +81,18 @@ run(struct request *r, enum route_result rr, const char *allow)
 	case SURFACE_HEALTH:
 		break;
 	}
+	const char *unknown = http_query_unknown(r, r->route->query);
+	if (unknown != NULL) {
+		char esc[80];
+		log_escape(esc, sizeof(esc), unknown);
+		http_problem(r, 400, "bad_query",
+		             arena_printf(r->arena, "unknown query parameter \"%s\"", esc));
+		return 0;
+	}
 	if (read_body(r, r->route) != 0)
 		return 0;
+	if (r->route->body == BODY_CREATE && strcmp(r->method, "POST") == 0)
+		return idem_run(r, r->route->handler);
 	return r->route->handler(r);
 }
 

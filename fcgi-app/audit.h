@@ -15,4 +15,8 @@
 int audit_record(struct request *r, const char *action, const char *target_type,
                  const char *target_id, json_object *detail);
 
+/* GET /team/audit: newest first; ?actor= (key or member id), ?action=,
+ * ?since=, ?until= (RFC 3339), keyset pagination. */
+int h_team_audit_list(struct request *r);
+
 #endif

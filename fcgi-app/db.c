@@ -16,6 +16,7 @@ static const char *conninfo;
 static unsigned generation = 1;
 static uint64_t last_connect_fail_us;
 static char last_sqlstate[6];
+static char last_constraint[64];
 static bool last_lost;
 
 void
@@ -67,7 +68,9 @@ static void
 remember_failure(const PGresult *res)
 {
 	const char *st = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *cn = res != NULL ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
 	snprintf(last_sqlstate, sizeof(last_sqlstate), "%s", st != NULL ? st : "");
+	snprintf(last_constraint, sizeof(last_constraint), "%s", cn != NULL ? cn : "");
 	last_lost = conn == NULL || PQstatus(conn) != CONNECTION_OK ||
 	            strncmp(last_sqlstate, "08", 2) == 0 || strncmp(last_sqlstate, "57P", 3) == 0;
 }
@@ -220,7 +223,8 @@ db_exec(struct request *r, struct stmt *st, const char *const *params)
 	ExecStatusType s = PQresultStatus(res);
 	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
 		remember_failure(res);
-		if (strcmp(last_sqlstate, "23505") != 0)
+		/* expected conflicts are answered by the caller, not logged */
+		if (strcmp(last_sqlstate, "23505") != 0 && strcmp(last_sqlstate, "23503") != 0)
 			log_error(r, "%s: %s", st->name, PQresultErrorMessage(res));
 		return NULL;
 	}
@@ -231,6 +235,12 @@ const char *
 db_sqlstate(void)
 {
 	return last_sqlstate;
+}
+
+const char *
+db_constraint(void)
+{
+	return last_constraint;
 }
 
 bool

@@ -52,6 +52,8 @@ PGresult *db_exec(struct request *r, struct stmt *st, const char *const *params)
 int db_fail(struct request *r);
 /* SQLSTATE of the last failure ("" when none). */
 const char *db_sqlstate(void);
+/* Constraint named by the last failure ("" when none). */
+const char *db_constraint(void);
 /* True when the last failure lost the connection. */
 bool db_lost(void);
 

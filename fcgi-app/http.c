@@ -323,6 +323,7 @@ problem(struct request *r, int status, const char *code, const char *detail, jso
 	r->status = status;
 	r->problem_code = code;
 	r->cache_control = NULL; /* an error is never cacheable */
+	r->location = NULL;
 	r->resp_type = "application/problem+json";
 	r->resp_body = json_render(r->arena, o, &r->resp_len);
 }
@@ -393,6 +394,10 @@ http_send(struct request *r)
 		buf_printf(&h, "Content-Type: %s\r\n", r->resp_type);
 	if (r->status != 204 && r->status != 304)
 		buf_printf(&h, "Content-Length: %zu\r\n", r->resp_len);
+	if (r->location != NULL && r->status < 300)
+		buf_printf(&h, "Location: %s\r\n", r->location);
+	if (r->replayed)
+		buf_puts(&h, "Idempotent-Replayed: true\r\n");
 	/* API answers are per caller unless a handler says otherwise */
 	buf_printf(&h, "Cache-Control: %s\r\n",
 	           r->cache_control != NULL ? r->cache_control : "no-store");
@@ -466,4 +471,28 @@ http_query(struct request *r, const char *name, bool *dup)
 		p = pe + 1;
 	}
 	return found;
+}
+
+const char *
+http_query_unknown(struct request *r, const char *allowed)
+{
+	const char *p = r->query.p, *end = r->query.p + r->query.n;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *pe = amp != NULL ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(pe - p));
+		size_t kn = (size_t)((eq != NULL ? eq : pe) - p);
+		bool ok = kn == 0 && pe == p; /* an empty pair ("a=1&&b=2") is harmless */
+		for (const char *a = allowed; !ok && a != NULL && *a != '\0';) {
+			const char *sp = strchr(a, ' ');
+			size_t an = sp != NULL ? (size_t)(sp - a) : strlen(a);
+			if (an == kn && memcmp(a, p, kn) == 0)
+				ok = true;
+			a = sp != NULL ? sp + 1 : a + an;
+		}
+		if (!ok)
+			return arena_strndup(r->arena, p, kn);
+		p = pe + 1;
+	}
+	return NULL;
 }

@@ -63,6 +63,8 @@ struct request {
 	size_t resp_len;
 	const char *problem_code;  /* for the access log */
 	const char *cache_control; /* NULL: no-store (the default for the API) */
+	const char *location;      /* Location header of a 201, or NULL */
+	bool replayed;             /* answer replayed for an Idempotency-Key */
 };
 
 /* Fills r from the FastCGI parameters; returns 0 or ERR_INVALID (with a
@@ -113,6 +115,10 @@ void http_send(struct request *r);
 /* Query string: value of name (percent-decoded) or NULL; *dup set when the
  * parameter appears more than once. */
 const char *http_query(struct request *r, const char *name, bool *dup);
+
+/* The first query parameter whose name is not in allowed (space-separated
+ * names; NULL allows none), in arena memory; NULL when all are allowed. */
+const char *http_query_unknown(struct request *r, const char *allowed);
 
 /* Microseconds on a monotonic clock. */
 uint64_t http_now_us(void);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "json.h"
 #include "limits.h"
@@ -431,6 +432,19 @@ json_errors_add(struct json_errors *e, const char *field, const char *code, cons
 	json_object_array_add(e->list, o);
 }
 
+bool
+utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end) {
+		size_t len = utf8_seq(p, end);
+		if (len == 0 || *p < 0x20 || *p == 0x7f)
+			return false;
+		p += len;
+	}
+	return true;
+}
+
 size_t
 utf8_chars(const char *s, size_t n)
 {
@@ -831,5 +845,110 @@ check_content_type(const char *s, size_t n)
 	}
 	if (slash == 0 || slash == n - 1)
 		return "must be a lowercase media type such as image/png";
+	return NULL;
+}
+
+static bool
+digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static int
+num(const char *s, size_t n)
+{
+	int v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+const char *
+check_date(const char *s, size_t n)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (n != 10 || s[4] != '-' || s[7] != '-' || !digits(s, 4) || !digits(s + 5, 2) ||
+	    !digits(s + 8, 2))
+		return "must be a date YYYY-MM-DD";
+	int y = num(s, 4), m = num(s + 5, 2), d = num(s + 8, 2);
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] || (m == 2 && d == 29 && !leap))
+		return "must be a real calendar date YYYY-MM-DD";
+	return NULL;
+}
+
+const char *
+check_timestamp(const char *s, size_t n)
+{
+	/* YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */
+	if (n < 20 || check_date(s, 10) != NULL || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+	    s[16] != ':' || !digits(s + 11, 2) || !digits(s + 14, 2) || !digits(s + 17, 2) ||
+	    num(s + 11, 2) > 23 || num(s + 14, 2) > 59 || num(s + 17, 2) > 60)
+		return "must be an RFC 3339 date-time such as 2026-12-04T15:04:05Z";
+	size_t i = 19;
+	if (i < n && s[i] == '.') {
+		size_t start = ++i;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+		if (i == start || i - start > 9)
+			return "must be an RFC 3339 date-time such as 2026-12-04T15:04:05Z";
+	}
+	if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z'))
+		return NULL;
+	if (i + 6 == n && (s[i] == '+' || s[i] == '-') && digits(s + i + 1, 2) && s[i + 3] == ':' &&
+	    digits(s + i + 4, 2) && num(s + i + 1, 2) <= 23 && num(s + i + 4, 2) <= 59)
+		return NULL;
+	return "must be an RFC 3339 date-time such as 2026-12-04T15:04:05Z";
+}
+
+const char *
+check_e164(const char *s, size_t n)
+{
+	if (n < 8 || n > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9' || !digits(s + 1, n - 1))
+		return "must be an E.164 phone number such as +15551234567";
+	return NULL;
+}
+
+const char *
+check_uuid(const char *s, size_t n)
+{
+	if (n != 36)
+		return "must be a UUID";
+	for (size_t i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return "must be a UUID";
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return "must be a UUID";
+		}
+	}
+	return NULL;
+}
+
+const char *
+check_time_zone(const char *s, size_t n)
+{
+	/* IANA names: Area/Location, letters, digits, '_', '-', '+'; the name
+	 * must exist in the system's zoneinfo, which PostgreSQL also uses */
+	static const char msg[] = "must be an IANA time zone such as Europe/Paris or UTC";
+	if (n == 0 || n > 64 || s[0] == '/' || s[0] == '.')
+		return msg;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(isalnum(c) || c == '/' || c == '_' || c == '-' || c == '+'))
+			return msg;
+		if (c == '/' && (i + 1 == n || s[i + 1] == '/' || s[i + 1] == '.'))
+			return msg;
+	}
+	if (strcmp(s, "UTC") == 0)
+		return NULL;
+	char path[128];
+	int w = snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", s);
+	struct stat st;
+	if (w < 0 || (size_t)w >= sizeof(path) || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return msg;
 	return NULL;
 }

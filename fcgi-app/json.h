@@ -86,6 +86,8 @@ void json_errors_add(struct json_errors *e, const char *field, const char *code,
 int json_validate(struct arena *a, json_object *obj, const struct field *fields, bool create,
                   struct json_errors *e);
 
+/* True when s is valid UTF-8 without control characters. */
+bool utf8_valid(const char *s, size_t n);
 /* Counts Unicode code points of valid UTF-8. */
 size_t utf8_chars(const char *s, size_t n);
 
@@ -115,5 +117,10 @@ const char *check_color(const char *s, size_t n);
 const char *check_locale(const char *s, size_t n);
 const char *check_hostname(const char *s, size_t n);
 const char *check_content_type(const char *s, size_t n);
+const char *check_date(const char *s, size_t n); /* YYYY-MM-DD, a real day */
+const char *check_e164(const char *s, size_t n); /* +15551234567 */
+const char *check_uuid(const char *s, size_t n);
+const char *check_time_zone(const char *s, size_t n); /* an IANA name known here */
+const char *check_timestamp(const char *s, size_t n); /* RFC 3339 date-time */
 
 #endif

@@ -39,6 +39,7 @@ struct route {
 	enum body_mode body;
 	const struct field *fields;
 	int (*handler)(struct request *r);
+	const char *query; /* accepted query parameters, space-separated; NULL: none */
 };
 
 enum route_result {

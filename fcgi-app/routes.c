@@ -6,6 +6,10 @@
 #include "json.h"
 #include "router.h"
 #include "tenant.h"
+#include "audit.h"
+#include "people.h"
+#include "projects.h"
+#include "work.h"
 
 static struct stmt q_health = {"health", "SELECT 1", 0, 0};
 
@@ -23,16 +27,90 @@ h_healthz(struct request *r)
 	return 0;
 }
 
+#define LIST "limit cursor"
+#define DUE  "due_from due_to"
+
 const struct route routes[] = {
-        {"GET", "/healthz", SURFACE_HEALTH, BODY_NONE, NULL, h_healthz},
-        {"GET", "/branding", SURFACE_PUBLIC, BODY_NONE, NULL, h_branding_get},
-        {"GET", "/team/branding", SURFACE_TEAM, BODY_NONE, NULL, h_team_branding_get},
+        {"GET", "/healthz", SURFACE_HEALTH, BODY_NONE, NULL, h_healthz, NULL},
+        {"GET", "/branding", SURFACE_PUBLIC, BODY_NONE, NULL, h_branding_get, NULL},
+
+        {"GET", "/team/branding", SURFACE_TEAM, BODY_NONE, NULL, h_team_branding_get, NULL},
         {"PATCH", "/team/branding", SURFACE_TEAM, BODY_PATCH, branding_patch_fields,
-         h_team_branding_patch},
-        {"GET", "/team/domains", SURFACE_TEAM, BODY_NONE, NULL, h_team_domains_list},
+         h_team_branding_patch, NULL},
+        {"GET", "/team/domains", SURFACE_TEAM, BODY_NONE, NULL, h_team_domains_list, LIST},
         {"POST", "/team/domains", SURFACE_TEAM, BODY_CREATE, domain_create_fields,
-         h_team_domains_create},
-        {"DELETE", "/team/domains/{host}", SURFACE_TEAM, BODY_NONE, NULL, h_team_domains_delete},
+         h_team_domains_create, NULL},
+        {"DELETE", "/team/domains/{host}", SURFACE_TEAM, BODY_NONE, NULL, h_team_domains_delete,
+         NULL},
+
+        {"GET", "/team/members", SURFACE_TEAM, BODY_NONE, NULL, h_members_list,
+         LIST " q project_id"},
+        {"POST", "/team/members", SURFACE_TEAM, BODY_CREATE, member_fields, h_members_create, NULL},
+        {"GET", "/team/members/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_member_get, NULL},
+        {"PATCH", "/team/members/{id}", SURFACE_TEAM, BODY_PATCH, member_fields, h_member_patch,
+         NULL},
+        {"DELETE", "/team/members/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_member_delete, NULL},
+
+        {"GET", "/team/clients", SURFACE_TEAM, BODY_NONE, NULL, h_clients_list,
+         LIST " status q project_id"},
+        {"POST", "/team/clients", SURFACE_TEAM, BODY_CREATE, client_fields, h_clients_create, NULL},
+        {"GET", "/team/clients/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_client_get, NULL},
+        {"PATCH", "/team/clients/{id}", SURFACE_TEAM, BODY_PATCH, client_fields, h_client_patch,
+         NULL},
+        {"DELETE", "/team/clients/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_client_delete, NULL},
+
+        {"GET", "/team/projects", SURFACE_TEAM, BODY_NONE, NULL, h_projects_list,
+         LIST " status q client_id " DUE},
+        {"POST", "/team/projects", SURFACE_TEAM, BODY_CREATE, project_fields, h_projects_create,
+         NULL},
+        {"GET", "/team/projects/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_project_get, NULL},
+        {"PATCH", "/team/projects/{id}", SURFACE_TEAM, BODY_PATCH, project_fields, h_project_patch,
+         NULL},
+        {"DELETE", "/team/projects/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_project_delete, NULL},
+
+        {"GET", "/team/projects/{id}/members", SURFACE_TEAM, BODY_NONE, NULL,
+         h_project_members_list, LIST},
+        {"PUT", "/team/projects/{id}/members/{client_id}", SURFACE_TEAM, BODY_NONE, NULL,
+         h_project_member_put, NULL},
+        {"DELETE", "/team/projects/{id}/members/{client_id}", SURFACE_TEAM, BODY_NONE, NULL,
+         h_project_member_delete, NULL},
+        {"GET", "/team/projects/{id}/watchers", SURFACE_TEAM, BODY_NONE, NULL,
+         h_project_watchers_list, LIST},
+        {"PUT", "/team/projects/{id}/watchers/{member_id}", SURFACE_TEAM, BODY_NONE, NULL,
+         h_project_watcher_put, NULL},
+        {"DELETE", "/team/projects/{id}/watchers/{member_id}", SURFACE_TEAM, BODY_NONE, NULL,
+         h_project_watcher_delete, NULL},
+
+        {"GET", "/team/projects/{id}/milestones", SURFACE_TEAM, BODY_NONE, NULL, h_milestones_list,
+         LIST " status " DUE},
+        {"POST", "/team/projects/{id}/milestones", SURFACE_TEAM, BODY_CREATE, milestone_fields,
+         h_milestones_create, NULL},
+        {"GET", "/team/milestones/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_milestone_get, NULL},
+        {"PATCH", "/team/milestones/{id}", SURFACE_TEAM, BODY_PATCH, milestone_fields,
+         h_milestone_patch, NULL},
+        {"DELETE", "/team/milestones/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_milestone_delete,
+         NULL},
+
+        {"GET", "/team/projects/{id}/tasks", SURFACE_TEAM, BODY_NONE, NULL, h_tasks_list,
+         LIST " status milestone_id " DUE},
+        {"POST", "/team/projects/{id}/tasks", SURFACE_TEAM, BODY_CREATE, task_fields,
+         h_tasks_create, NULL},
+        {"GET", "/team/tasks/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_task_get, NULL},
+        {"PATCH", "/team/tasks/{id}", SURFACE_TEAM, BODY_PATCH, task_fields, h_task_patch, NULL},
+        {"DELETE", "/team/tasks/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_task_delete, NULL},
+
+        {"GET", "/team/projects/{id}/deliverables", SURFACE_TEAM, BODY_NONE, NULL,
+         h_deliverables_list, LIST " status milestone_id " DUE},
+        {"POST", "/team/projects/{id}/deliverables", SURFACE_TEAM, BODY_CREATE, deliverable_fields,
+         h_deliverables_create, NULL},
+        {"GET", "/team/deliverables/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_deliverable_get, NULL},
+        {"PATCH", "/team/deliverables/{id}", SURFACE_TEAM, BODY_PATCH, deliverable_fields,
+         h_deliverable_patch, NULL},
+        {"DELETE", "/team/deliverables/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_deliverable_delete,
+         NULL},
+
+        {"GET", "/team/audit", SURFACE_TEAM, BODY_NONE, NULL, h_team_audit_list,
+         LIST " actor action since until"},
 };
 
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include "audit.h"
 #include "config.h"
@@ -18,6 +17,7 @@
 #include "page.h"
 #include "router.h"
 #include "tenant.h"
+#include "util.h"
 
 /* ---- Host -> tenant cache ---------------------------------------------- */
 
@@ -185,19 +185,6 @@ key_shape_ok(const char *key, char *prefix)
 	return true;
 }
 
-static void
-sha256_hex(const char *s, char out[65])
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	static const char hex[] = "0123456789abcdef";
-	SHA256((const unsigned char *)s, strlen(s), md);
-	for (size_t i = 0; i < sizeof(md); i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-}
-
 static int
 unauthorized(struct request *r)
 {
@@ -222,6 +209,35 @@ tenant_from_code(struct request *r, const char *code)
 	return set_tenant(r, &t);
 }
 
+static struct stmt q_team_member_known = {
+        "team_member_known", "SELECT 1 FROM team_members WHERE tenant_id = $1 AND id = $2", 2, 0};
+
+/* x-team-member names the author of the change among the tenant's team
+ * members; anything else is an invalid reference, not an anonymous write. */
+static int
+team_member_header(struct request *r)
+{
+	const char *m = http_header(r, "x-team-member");
+	if (m == NULL)
+		return 0;
+	if (check_uuid(m, strlen(m)) == NULL) {
+		const char *p[2] = {r->tenant.id, m};
+		PGresult *res = db_exec(r, &q_team_member_known, p);
+		if (res == NULL)
+			return ERR_DB;
+		if (PQntuples(res) == 1) {
+			copy_field(r->team_member_id, sizeof(r->team_member_id), m);
+			return 0;
+		}
+	}
+	struct json_errors e;
+	json_errors_init(r->arena, &e);
+	json_errors_add(&e, "x-team-member", "invalid_reference",
+	                "is not a team member of this tenant");
+	http_problem_errors(r, e.list);
+	return ERR_INVALID;
+}
+
 int
 tenant_auth_team(struct request *r)
 {
@@ -231,7 +247,7 @@ tenant_auth_team(struct request *r)
 	if (key == NULL || code == NULL || strlen(code) > 40)
 		return unauthorized(r);
 	/* the hash is computed for every attempt so that failures cost the same */
-	sha256_hex(key, want);
+	util_sha256_hex(key, strlen(key), want);
 	if (!key_shape_ok(key, prefix))
 		return unauthorized(r);
 	if (r->api_host) {
@@ -258,7 +274,7 @@ tenant_auth_team(struct request *r)
 	const char *u[2] = {r->tenant.id, r->api_key_id};
 	if (db_exec(r, &q_key_touch, u) == NULL)
 		return ERR_DB;
-	return 0;
+	return team_member_header(r);
 }
 
 /* ---- branding ----------------------------------------------------------- */

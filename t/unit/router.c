@@ -10,13 +10,13 @@ h(struct request *r)
 }
 
 static const struct route table[] = {
-        {"GET", "/branding", SURFACE_PUBLIC, BODY_NONE, NULL, h},
-        {"GET", "/team/domains", SURFACE_TEAM, BODY_NONE, NULL, h},
-        {"POST", "/team/domains", SURFACE_TEAM, BODY_CREATE, NULL, h},
-        {"DELETE", "/team/domains/{host}", SURFACE_TEAM, BODY_NONE, NULL, h},
-        {"GET", "/team/projects/{id}", SURFACE_TEAM, BODY_NONE, NULL, h},
-        {"PATCH", "/team/projects/{id}", SURFACE_TEAM, BODY_PATCH, NULL, h},
-        {"PUT", "/team/projects/{id}/members/{client_id}", SURFACE_TEAM, BODY_NONE, NULL, h},
+        {"GET", "/branding", SURFACE_PUBLIC, BODY_NONE, NULL, h, NULL},
+        {"GET", "/team/domains", SURFACE_TEAM, BODY_NONE, NULL, h, NULL},
+        {"POST", "/team/domains", SURFACE_TEAM, BODY_CREATE, NULL, h, NULL},
+        {"DELETE", "/team/domains/{host}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL},
+        {"GET", "/team/projects/{id}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL},
+        {"PATCH", "/team/projects/{id}", SURFACE_TEAM, BODY_PATCH, NULL, h, NULL},
+        {"PUT", "/team/projects/{id}/members/{client_id}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL},
 };
 
 static enum route_result

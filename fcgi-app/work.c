@@ -1,0 +1,439 @@
+/*
+ * work.c - milestones, tasks and deliverables of a project.
+ *
+ * Progress is never stored: api_project() and api_milestone() count tasks
+ * when they render (done / all tasks on the team surface).
+ */
+#include <string.h>
+
+#include "json.h"
+#include "projects.h"
+#include "resource.h"
+#include "work.h"
+
+#define POSITION_MAX 1000000000LL
+
+#define COMMON_READ_ONLY                                                                           \
+	{"id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},                                   \
+	        {"project_id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},                   \
+	        {"created_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},                   \
+	        {"updated_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},                   \
+	{                                                                                          \
+		"tenant_id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL                       \
+	}
+#define FIELD_END                                                                                  \
+	{                                                                                          \
+		NULL, 0, 0, 0, 0, NULL, NULL, NULL                                                 \
+	}
+
+/* A list of a project's children: the project must be the tenant's. */
+static int
+parent_ok(struct request *r, const char **project)
+{
+	*project = res_param(r, 0);
+	int rc = project_check(r, *project);
+	return rc == ERR_NOT_FOUND ? ERR_INVALID : rc;
+}
+
+/* ---- milestones ------------------------------------------------------------- */
+
+static const char *const milestone_statuses[] = {"pending", "in_progress", "done", NULL};
+
+const struct field milestone_fields[] = {
+        {"title", FT_STRING, FF_REQUIRED | FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},
+        {"description", FT_STRING, FF_NULLABLE, 0, LIMIT_DESCRIPTION_CHARS, NULL, NULL, NULL},
+        {"due_date", FT_STRING, FF_NULLABLE, 10, 10, check_date, NULL, NULL},
+        {"status", FT_STRING, 0, 1, 20, NULL, milestone_statuses, NULL},
+        {"position", FT_INT, 0, -POSITION_MAX, POSITION_MAX, NULL, NULL, NULL},
+        {"client_visible", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
+        {"percent", FT_INT, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
+        COMMON_READ_ONLY,
+        FIELD_END,
+};
+
+static struct stmt q_milestone_get = {
+        "milestone_get",
+        "SELECT api_milestone(t) FROM milestones t WHERE t.tenant_id = $1 AND t.id = $2", 2, 0};
+static struct stmt q_milestone_insert = {
+        "milestone_insert",
+        "INSERT INTO milestones (tenant_id, project_id, title, description, due_date, status,"
+        " position, client_visible)"
+        " SELECT $1, $3, x.title, x.description, x.due_date, coalesce(x.status, 'pending'),"
+        " coalesce(x.position, 0), coalesce(x.client_visible, true)"
+        " FROM jsonb_to_record($2::jsonb) AS x(title text, description text, due_date date,"
+        " status text, position integer, client_visible boolean)"
+        " WHERE EXISTS (SELECT 1 FROM projects p WHERE p.tenant_id = $1 AND p.id = $3)"
+        " RETURNING api_milestone(milestones), id",
+        3, 0};
+static struct stmt
+        q_milestone_update = {"milestone_update",
+                              "UPDATE milestones t SET " PATCH_TEXT("title") ", " PATCH_TEXT("descr"
+                                                                                             "iptio"
+                                                                                             "n") ", " PATCH_CAST("due_date", "date") ", " PATCH_TEXT(
+                                      "status") ", " PATCH_CAST("position",
+                                                                "integer") ", " PATCH_CAST("client_"
+                                                                                           "visibl"
+                                                                                           "e",
+                                                                                           "boolea"
+                                                                                           "n") ", "
+                                                                                                "up"
+                                                                                                "da"
+                                                                                                "te"
+                                                                                                "d_"
+                                                                                                "at"
+                                                                                                " ="
+                                                                                                " n"
+                                                                                                "ow"
+                                                                                                "()"
+                                                                                                " W"
+                                                                                                "HE"
+                                                                                                "RE"
+                                                                                                " t"
+                                                                                                ".t"
+                                                                                                "en"
+                                                                                                "an"
+                                                                                                "t_"
+                                                                                                "id"
+                                                                                                " ="
+                                                                                                " $"
+                                                                                                "1 "
+                                                                                                "AN"
+                                                                                                "D "
+                                                                                                "t."
+                                                                                                "id"
+                                                                                                " ="
+                                                                                                " $"
+                                                                                                "2"
+                                                                                                " R"
+                                                                                                "ET"
+                                                                                                "UR"
+                                                                                                "NI"
+                                                                                                "NG"
+                                                                                                " a"
+                                                                                                "pi"
+                                                                                                "_m"
+                                                                                                "il"
+                                                                                                "es"
+                                                                                                "to"
+                                                                                                "ne"
+                                                                                                "(t"
+                                                                                                ")",
+                              3, 0};
+static struct stmt q_milestone_delete = {
+        "milestone_delete", "DELETE FROM milestones WHERE tenant_id = $1 AND id = $2", 2, 0};
+static struct stmt q_milestone_list = {
+        "milestone_list",
+        "SELECT api_milestone(t), t.position || '.' || t.seq FROM milestones t"
+        " WHERE t.tenant_id = $1 AND t.project_id = $2"
+        " AND ($3::integer IS NULL OR (t.position, t.seq) > ($3::integer, $4::bigint))"
+        " AND ($5::text IS NULL OR t.status = $5)"
+        " AND ($6::date IS NULL OR t.due_date >= $6) AND ($7::date IS NULL OR t.due_date <= $7)"
+        " ORDER BY t.position, t.seq LIMIT $8",
+        8, 0};
+
+static const struct resource milestone_resource = {"milestone",         "/team/milestones/",
+                                                   &q_milestone_get,    &q_milestone_insert,
+                                                   &q_milestone_update, &q_milestone_delete};
+
+int
+h_milestones_list(struct request *r)
+{
+	const char *project, *key, *seq, *lim, *status, *from, *to;
+	int limit;
+	if (res_page(r, CURSOR_POS_SEQ, &key, &seq, &limit, &lim) != 0 ||
+	    query_enum(r, "status", milestone_statuses, &status) != 0 ||
+	    query_date(r, "due_from", &from) != 0 || query_date(r, "due_to", &to) != 0)
+		return 0;
+	int rc = parent_ok(r, &project);
+	if (rc != 0)
+		return rc == ERR_INVALID ? 0 : rc;
+	const char *p[8] = {r->tenant.id, project, key, seq, status, from, to, lim};
+	PGresult *res = db_exec(r, &q_milestone_list, p);
+	return res != NULL ? res_send_list(r, res, limit) : ERR_DB;
+}
+
+int
+h_milestones_create(struct request *r)
+{
+	return res_create(r, &milestone_resource, res_param(r, 0));
+}
+
+int
+h_milestone_get(struct request *r)
+{
+	return res_get(r, &milestone_resource);
+}
+
+int
+h_milestone_patch(struct request *r)
+{
+	return res_patch(r, &milestone_resource);
+}
+
+int
+h_milestone_delete(struct request *r)
+{
+	/* its tasks and deliverables stay in the project, without a milestone */
+	return res_delete(r, &milestone_resource);
+}
+
+/* ---- tasks ------------------------------------------------------------------ */
+
+static const char *const task_statuses[] = {"todo", "in_progress", "done", NULL};
+
+const struct field task_fields[] = {
+        {"milestone_id", FT_STRING, FF_NULLABLE, 36, 36, check_uuid, NULL, NULL},
+        {"title", FT_STRING, FF_REQUIRED | FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},
+        {"status", FT_STRING, 0, 1, 20, NULL, task_statuses, NULL},
+        {"due_date", FT_STRING, FF_NULLABLE, 10, 10, check_date, NULL, NULL},
+        {"position", FT_INT, 0, -POSITION_MAX, POSITION_MAX, NULL, NULL, NULL},
+        {"client_visible", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
+        COMMON_READ_ONLY,
+        FIELD_END,
+};
+
+static struct stmt q_task_get = {
+        "task_get", "SELECT api_task(t) FROM tasks t WHERE t.tenant_id = $1 AND t.id = $2", 2, 0};
+static struct stmt q_task_insert = {
+        "task_insert",
+        "INSERT INTO tasks (tenant_id, project_id, milestone_id, title, status, due_date,"
+        " position, client_visible)"
+        " SELECT $1, $3, x.milestone_id, x.title, coalesce(x.status, 'todo'), x.due_date,"
+        " coalesce(x.position, 0), coalesce(x.client_visible, true)"
+        " FROM jsonb_to_record($2::jsonb) AS x(milestone_id uuid, title text, status text,"
+        " due_date date, position integer, client_visible boolean)"
+        " WHERE EXISTS (SELECT 1 FROM projects p WHERE p.tenant_id = $1 AND p.id = $3)"
+        " RETURNING api_task(tasks), id",
+        3, 0};
+static struct stmt q_task_update =
+        {
+                "task_update",
+                "UPDATE tasks t SET " PATCH_CAST("milestone_id", "uuid") ", " PATCH_TEXT("title") ", " PATCH_TEXT("status") ", " PATCH_CAST(
+                        "due_date",
+                        "date") ", " PATCH_CAST("position",
+                                                "integer") ", " PATCH_CAST("client_visible",
+                                                                           "boolean") ", "
+                                                                                      "updated_at "
+                                                                                      "= now() "
+                                                                                      "WHERE "
+                                                                                      "t.tenant_id "
+                                                                                      "= $1 AND "
+                                                                                      "t.id = $2"
+                                                                                      " RETURNING "
+                                                                                      "api_task(t)",
+                3, 0};
+static struct stmt q_task_delete = {"task_delete",
+                                    "DELETE FROM tasks WHERE tenant_id = $1 AND id = $2", 2, 0};
+static struct stmt q_task_list = {
+        "task_list",
+        "SELECT api_task(t), t.position || '.' || t.seq FROM tasks t"
+        " WHERE t.tenant_id = $1 AND t.project_id = $2"
+        " AND ($3::integer IS NULL OR (t.position, t.seq) > ($3::integer, $4::bigint))"
+        " AND ($5::text IS NULL OR t.status = $5) AND ($6::uuid IS NULL OR t.milestone_id = $6)"
+        " AND ($7::date IS NULL OR t.due_date >= $7) AND ($8::date IS NULL OR t.due_date <= $8)"
+        " ORDER BY t.position, t.seq LIMIT $9",
+        9, 0};
+
+static const struct resource task_resource = {"task",         "/team/tasks/", &q_task_get,
+                                              &q_task_insert, &q_task_update, &q_task_delete};
+
+/* A milestone of another project (or tenant) is an invalid reference. */
+static int
+milestone_reference(struct request *r, int rc, const char *constraint)
+{
+	if (rc == ERR_DB && res_reference_error(r, constraint, "milestone_id"))
+		return 0;
+	return rc;
+}
+
+int
+h_tasks_list(struct request *r)
+{
+	const char *project, *key, *seq, *lim, *status, *milestone, *from, *to;
+	int limit;
+	if (res_page(r, CURSOR_POS_SEQ, &key, &seq, &limit, &lim) != 0 ||
+	    query_enum(r, "status", task_statuses, &status) != 0 ||
+	    query_uuid(r, "milestone_id", &milestone) != 0 ||
+	    query_date(r, "due_from", &from) != 0 || query_date(r, "due_to", &to) != 0)
+		return 0;
+	int rc = parent_ok(r, &project);
+	if (rc != 0)
+		return rc == ERR_INVALID ? 0 : rc;
+	const char *p[9] = {r->tenant.id, project, key, seq, status, milestone, from, to, lim};
+	PGresult *res = db_exec(r, &q_task_list, p);
+	return res != NULL ? res_send_list(r, res, limit) : ERR_DB;
+}
+
+int
+h_tasks_create(struct request *r)
+{
+	return milestone_reference(r, res_create(r, &task_resource, res_param(r, 0)),
+	                           "tasks_milestone_fkey");
+}
+
+int
+h_task_get(struct request *r)
+{
+	return res_get(r, &task_resource);
+}
+
+int
+h_task_patch(struct request *r)
+{
+	return milestone_reference(r, res_patch(r, &task_resource), "tasks_milestone_fkey");
+}
+
+int
+h_task_delete(struct request *r)
+{
+	return res_delete(r, &task_resource);
+}
+
+/* ---- deliverables ------------------------------------------------------------- */
+
+static const char *const deliverable_statuses[] = {"scheduled", "in_progress",       "delivered",
+                                                   "approved",  "changes_requested", NULL};
+/* approved and changes_requested are the client's decisions */
+static const char *const deliverable_team_statuses[] = {"scheduled", "in_progress", "delivered",
+                                                        NULL};
+
+static const struct field attachment_id_item[] = {
+        {"attachment_id", FT_STRING, 0, 36, 36, check_uuid, NULL, NULL},
+        FIELD_END,
+};
+
+const struct field deliverable_fields[] = {
+        {"milestone_id", FT_STRING, FF_NULLABLE, 36, 36, check_uuid, NULL, NULL},
+        {"title", FT_STRING, FF_REQUIRED | FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},
+        {"description", FT_STRING, FF_NULLABLE, 0, LIMIT_DESCRIPTION_CHARS, NULL, NULL, NULL},
+        {"due_date", FT_STRING, FF_REQUIRED, 10, 10, check_date, NULL, NULL},
+        {"status", FT_STRING, 0, 1, 20, NULL, deliverable_team_statuses, NULL},
+        {"attachment_ids", FT_STRING_ARRAY, 0, 0, 20, NULL, NULL, attachment_id_item},
+        {"client_visible", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
+        {"delivered_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
+        {"decision", FT_OBJECT, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
+        COMMON_READ_ONLY,
+        FIELD_END,
+};
+
+static struct stmt q_deliverable_get = {
+        "deliverable_get",
+        "SELECT api_deliverable(t) FROM deliverables t WHERE t.tenant_id = $1 AND t.id = $2", 2, 0};
+static struct stmt q_deliverable_insert = {
+        "deliverable_insert",
+        "INSERT INTO deliverables (tenant_id, project_id, milestone_id, title, description,"
+        " due_date, status, delivered_at, client_visible)"
+        " SELECT $1, $3, x.milestone_id, x.title, x.description, x.due_date,"
+        " coalesce(x.status, 'scheduled'),"
+        " CASE WHEN x.status = 'delivered' THEN now() END, coalesce(x.client_visible, true)"
+        " FROM jsonb_to_record($2::jsonb) AS x(milestone_id uuid, title text, description text,"
+        " due_date date, status text, client_visible boolean)"
+        " WHERE EXISTS (SELECT 1 FROM projects p WHERE p.tenant_id = $1 AND p.id = $3)"
+        " RETURNING api_deliverable(deliverables), id",
+        3, 0};
+/* Delivering (again) stamps delivered_at; any status change of a decided
+ * deliverable is a new version: the decision stays in history, not on it. */
+static struct stmt q_deliverable_update =
+        {"deliverable_update",
+         "UPDATE deliverables t SET " PATCH_CAST("milestone_id", "uuid") ", " PATCH_TEXT("title") ", " PATCH_TEXT("description") ", " PATCH_CAST(
+                 "due_date",
+                 "date") ", " PATCH_TEXT("status") ", " PATCH_CAST("client_visible",
+                                                                   "boolean") ", delivered_at = "
+                                                                              "CASE WHEN "
+                                                                              "$3::jsonb->>'status'"
+                                                                              " = 'delivered'"
+                                                                              " AND t.status <> "
+                                                                              "'delivered' THEN "
+                                                                              "now() ELSE "
+                                                                              "t.delivered_at END,"
+                                                                              " decision_id = CASE "
+                                                                              "WHEN $3::jsonb ? "
+                                                                              "'status'"
+                                                                              " AND t.status IN "
+                                                                              "('approved', "
+                                                                              "'changes_requested')"
+                                                                              " THEN NULL"
+                                                                              " ELSE t.decision_id "
+                                                                              "END,"
+                                                                              " updated_at = now() "
+                                                                              "WHERE t.tenant_id = "
+                                                                              "$1 AND t.id = $2"
+                                                                              " RETURNING "
+                                                                              "api_deliverable(t)",
+         3, 0};
+static struct stmt q_deliverable_delete = {
+        "deliverable_delete", "DELETE FROM deliverables WHERE tenant_id = $1 AND id = $2", 2, 0};
+static struct stmt q_deliverable_list = {
+        "deliverable_list",
+        "SELECT api_deliverable(t), t.due_date || '.' || t.seq FROM deliverables t"
+        " WHERE t.tenant_id = $1 AND t.project_id = $2"
+        " AND ($3::date IS NULL OR (t.due_date, t.seq) > ($3::date, $4::bigint))"
+        " AND ($5::text IS NULL OR t.status = $5) AND ($6::uuid IS NULL OR t.milestone_id = $6)"
+        " AND ($7::date IS NULL OR t.due_date >= $7) AND ($8::date IS NULL OR t.due_date <= $8)"
+        " ORDER BY t.due_date, t.seq LIMIT $9",
+        9, 0};
+
+static const struct resource deliverable_resource = {"deliverable",         "/team/deliverables/",
+                                                     &q_deliverable_get,    &q_deliverable_insert,
+                                                     &q_deliverable_update, &q_deliverable_delete};
+
+/* attachment_ids must name ready attachments of the same project; until the
+ * upload surface exists there are none, so any id is an invalid reference. */
+static int
+attachments_ok(struct request *r)
+{
+	json_object *ids = json_get(r->json, "attachment_ids");
+	if (ids == NULL || json_object_array_length(ids) == 0)
+		return 0;
+	res_invalid(r, "attachment_ids[0]", "invalid_reference",
+	            "is not a ready attachment of this project");
+	return ERR_INVALID;
+}
+
+int
+h_deliverables_list(struct request *r)
+{
+	const char *project, *key, *seq, *lim, *status, *milestone, *from, *to;
+	int limit;
+	if (res_page(r, CURSOR_DATE_SEQ, &key, &seq, &limit, &lim) != 0 ||
+	    query_enum(r, "status", deliverable_statuses, &status) != 0 ||
+	    query_uuid(r, "milestone_id", &milestone) != 0 ||
+	    query_date(r, "due_from", &from) != 0 || query_date(r, "due_to", &to) != 0)
+		return 0;
+	int rc = parent_ok(r, &project);
+	if (rc != 0)
+		return rc == ERR_INVALID ? 0 : rc;
+	const char *p[9] = {r->tenant.id, project, key, seq, status, milestone, from, to, lim};
+	PGresult *res = db_exec(r, &q_deliverable_list, p);
+	return res != NULL ? res_send_list(r, res, limit) : ERR_DB;
+}
+
+int
+h_deliverables_create(struct request *r)
+{
+	if (attachments_ok(r) != 0)
+		return 0;
+	return milestone_reference(r, res_create(r, &deliverable_resource, res_param(r, 0)),
+	                           "deliverables_milestone_fkey");
+}
+
+int
+h_deliverable_get(struct request *r)
+{
+	return res_get(r, &deliverable_resource);
+}
+
+int
+h_deliverable_patch(struct request *r)
+{
+	if (attachments_ok(r) != 0)
+		return 0;
+	return milestone_reference(r, res_patch(r, &deliverable_resource),
+	                           "deliverables_milestone_fkey");
+}
+
+int
+h_deliverable_delete(struct request *r)
+{
+	return res_delete(r, &deliverable_resource);
+}
