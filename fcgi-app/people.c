@@ -37,24 +37,32 @@ static struct stmt q_member_insert = {
         " FROM jsonb_to_record($2::jsonb) AS x(name text, email text, phone text, notify jsonb)"
         " RETURNING api_team_member(team_members), id",
         2, 0};
+/* clang-format off */
 static struct stmt q_member_update = {
-        "member_update",
-        "UPDATE team_members t SET " PATCH_TEXT("name") ", " PATCH_TEXT("email") ", " PATCH_TEXT(
-                "phone") ", " PATCH_NOTIFY ", updated_at = now()"
-                         " WHERE t.tenant_id = $1 AND t.id = $2 RETURNING api_team_member(t)",
-        3, 0};
+	"member_update",
+	"UPDATE team_members t SET "
+	PATCH_TEXT("name")
+	", "
+	PATCH_TEXT("email")
+	", "
+	PATCH_TEXT("phone")
+	", "
+	PATCH_NOTIFY
+	", updated_at = now() WHERE t.tenant_id = $1 AND t.id = $2 RETURNING api_team_member(t)",
+	3, 0};
+/* clang-format on */
 static struct stmt q_member_delete = {
         "member_delete", "DELETE FROM team_members WHERE tenant_id = $1 AND id = $2", 2, 0};
+/* clang-format off */
 static struct stmt q_member_list = {
-        "member_list",
-        "SELECT api_team_member(t), t.seq::text FROM team_members t"
-        " WHERE t.tenant_id = $1 AND ($2::bigint IS NULL OR t.seq > $2)"
-        " AND " SEARCH_NAME_EMAIL(
-                "t",
-                "$3") " AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM"
-                      " project_watchers w WHERE w.tenant_id = t.tenant_id AND w.project_id = $4"
-                      " AND w.member_id = t.id)) ORDER BY t.seq LIMIT $5",
-        5, 0};
+	"member_list",
+	"SELECT api_team_member(t), t.seq::text FROM team_members t WHERE t.tenant_id = $1 AND"
+	" ($2::bigint IS NULL OR t.seq > $2) AND "
+	SEARCH_NAME_EMAIL("t", "$3")
+	" AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM project_watchers w WHERE w.tenant_id"
+	" = t.tenant_id AND w.project_id = $4 AND w.member_id = t.id)) ORDER BY t.seq LIMIT $5",
+	5, 0};
+/* clang-format on */
 
 static const struct resource member_resource = {"team_member",    "/team/members/",
                                                 &q_member_get,    &q_member_insert,
@@ -146,39 +154,44 @@ static struct stmt q_client_insert = {
         " locale text, time_zone text, notify jsonb)"
         " RETURNING api_client(portal_users), id",
         2, 0};
+/* clang-format off */
 static struct stmt q_client_update = {
-        "client_update",
-        "UPDATE portal_users t SET " PATCH_TEXT("email") ", " PATCH_TEXT("name") ", " PATCH_TEXT("c"
-                                                                                                 "o"
-                                                                                                 "m"
-                                                                                                 "p"
-                                                                                                 "a"
-                                                                                                 "n"
-                                                                                                 "y") ", " PATCH_TEXT("phone") ", " PATCH_TEXT(
-                "locale") ", " PATCH_TEXT("time_zone") ", " PATCH_TEXT("status") ", " PATCH_NOTIFY
-                                                                                 ", updated_at = "
-                                                                                 "now()"
-                                                                                 " WHERE "
-                                                                                 "t.tenant_id = $1 "
-                                                                                 "AND t.id = $2 "
-                                                                                 "RETURNING "
-                                                                                 "api_client(t)",
-        3, 0};
+	"client_update",
+	"UPDATE portal_users t SET "
+	PATCH_TEXT("email")
+	", "
+	PATCH_TEXT("name")
+	", "
+	PATCH_TEXT("company")
+	", "
+	PATCH_TEXT("phone")
+	", "
+	PATCH_TEXT("locale")
+	", "
+	PATCH_TEXT("time_zone")
+	", "
+	PATCH_TEXT("status")
+	", "
+	PATCH_NOTIFY
+	", updated_at = now() WHERE t.tenant_id = $1 AND t.id = $2 RETURNING api_client(t)",
+	3, 0};
+/* clang-format on */
 static struct stmt q_client_delete = {
         "client_delete", "DELETE FROM portal_users WHERE tenant_id = $1 AND id = $2", 2, 0};
 static struct stmt q_client_activated = {"client_activated",
                                          "SELECT activated_at IS NOT NULL FROM portal_users"
                                          " WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
                                          2, 0};
+/* clang-format off */
 static struct stmt q_client_list = {
-        "client_list",
-        "SELECT api_client(t), t.seq::text FROM portal_users t"
-        " WHERE t.tenant_id = $1 AND ($2::bigint IS NULL OR t.seq > $2)"
-        " AND ($3::text IS NULL OR t.status = $3) AND " SEARCH_NAME_EMAIL(
-                "t", "$4") " AND ($5::uuid IS NULL OR EXISTS (SELECT 1 FROM project_members m"
-                           " WHERE m.tenant_id = t.tenant_id AND m.project_id = $5"
-                           " AND m.client_id = t.id)) ORDER BY t.seq LIMIT $6",
-        6, 0};
+	"client_list",
+	"SELECT api_client(t), t.seq::text FROM portal_users t WHERE t.tenant_id = $1 AND"
+	" ($2::bigint IS NULL OR t.seq > $2) AND ($3::text IS NULL OR t.status = $3) AND "
+	SEARCH_NAME_EMAIL("t", "$4")
+	" AND ($5::uuid IS NULL OR EXISTS (SELECT 1 FROM project_members m WHERE m.tenant_id ="
+	" t.tenant_id AND m.project_id = $5 AND m.client_id = t.id)) ORDER BY t.seq LIMIT $6",
+	6, 0};
+/* clang-format on */
 
 static const struct resource client_resource = {"client",         "/team/clients/",
                                                 &q_client_get,    &q_client_insert,

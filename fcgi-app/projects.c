@@ -35,16 +35,22 @@ static struct stmt q_project_insert = {
         " AS x(name text, description text, status text, start_date date, due_date date)"
         " RETURNING api_project(projects), id",
         2, 0};
+/* clang-format off */
 static struct stmt q_project_update = {
-        "project_update",
-        "UPDATE projects t SET " PATCH_TEXT("name") ", " PATCH_TEXT("description") ", " PATCH_TEXT(
-                "status") ", " PATCH_CAST("start_date",
-                                          "date") ", " PATCH_CAST("due_date",
-                                                                  "date") ", updated_at = now() "
-                                                                          "WHERE t.tenant_id = $1 "
-                                                                          "AND t.id = $2 RETURNING "
-                                                                          "api_project(t)",
-        3, 0};
+	"project_update",
+	"UPDATE projects t SET "
+	PATCH_TEXT("name")
+	", "
+	PATCH_TEXT("description")
+	", "
+	PATCH_TEXT("status")
+	", "
+	PATCH_CAST("start_date", "date")
+	", "
+	PATCH_CAST("due_date", "date")
+	", updated_at = now() WHERE t.tenant_id = $1 AND t.id = $2 RETURNING api_project(t)",
+	3, 0};
+/* clang-format on */
 static struct stmt q_project_delete = {
         "project_delete", "DELETE FROM projects WHERE tenant_id = $1 AND id = $2", 2, 0};
 static struct stmt q_project_list = {

@@ -283,21 +283,27 @@ tenant_auth_team(struct request *r)
 	"t.code, b.display_name, b.logo_url, b.favicon_url, b.color_primary, b.color_accent,"      \
 	" b.color_background, b.color_text, b.support_email, b.locale"
 
-static struct stmt q_branding_get = {"branding_get",
-                                     "SELECT " BRANDING_COLUMNS
-                                     " FROM tenant_branding b JOIN tenants t ON t.id = b.tenant_id"
-                                     " WHERE b.tenant_id = $1",
-                                     1, 0};
+/* clang-format off */
+static struct stmt q_branding_get = {
+	"branding_get",
+	"SELECT "
+	BRANDING_COLUMNS
+	" FROM tenant_branding b JOIN tenants t ON t.id = b.tenant_id WHERE b.tenant_id = $1",
+	1, 0};
+/* clang-format on */
 
+/* clang-format off */
 static struct stmt q_team_branding_get = {
-        "team_branding_get",
-        "SELECT " BRANDING_COLUMNS ", b.max_upload_bytes, array_to_json(b.blocked_content_types),"
-        " b.store_endpoint, b.store_region, b.store_bucket, b.store_path_style,"
-        " b.store_access_key_id, b.store_secret_access_key IS NOT NULL,"
-        " b.whatsapp_phone_number_id, b.whatsapp_access_token IS NOT NULL,"
-        " b.whatsapp_templates::text"
-        " FROM tenant_branding b JOIN tenants t ON t.id = b.tenant_id WHERE b.tenant_id = $1",
-        1, 0};
+	"team_branding_get",
+	"SELECT "
+	BRANDING_COLUMNS
+	", b.max_upload_bytes, array_to_json(b.blocked_content_types), b.store_endpoint,"
+	" b.store_region, b.store_bucket, b.store_path_style, b.store_access_key_id,"
+	" b.store_secret_access_key IS NOT NULL, b.whatsapp_phone_number_id,"
+	" b.whatsapp_access_token IS NOT NULL, b.whatsapp_templates::text FROM tenant_branding"
+	" b JOIN tenants t ON t.id = b.tenant_id WHERE b.tenant_id = $1",
+	1, 0};
+/* clang-format on */
 
 /* $2 is a flat JSON object keyed by column: a key present sets the column
  * (JSON null clears it), an absent key leaves it. */
