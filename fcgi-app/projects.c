@@ -25,15 +25,15 @@ const struct field project_fields[] = {
 };
 
 static struct stmt q_project_get = {
-        "project_get", "SELECT api_project(t) FROM projects t WHERE t.tenant_id = $1 AND t.id = $2",
-        2, 0};
+        "project_get",
+        "SELECT " PROJECT_JSON("t") " FROM projects t WHERE t.tenant_id = $1 AND t.id = $2", 2, 0};
 static struct stmt q_project_insert = {
         "project_insert",
-        "INSERT INTO projects (tenant_id, name, description, status, start_date, due_date)"
+        "INSERT INTO projects AS t (tenant_id, name, description, status, start_date, due_date)"
         " SELECT $1, x.name, x.description, coalesce(x.status, 'active'), x.start_date,"
         " x.due_date FROM jsonb_to_record($2::jsonb)"
         " AS x(name text, description text, status text, start_date date, due_date date)"
-        " RETURNING api_project(projects), id",
+        " RETURNING " PROJECT_JSON("t") ", id",
         2, 0};
 /* clang-format off */
 static struct stmt q_project_update = {
@@ -48,21 +48,24 @@ static struct stmt q_project_update = {
 	PATCH_CAST("start_date", "date")
 	", "
 	PATCH_CAST("due_date", "date")
-	", updated_at = now() WHERE t.tenant_id = $1 AND t.id = $2 RETURNING api_project(t)",
+	", updated_at = now() WHERE t.tenant_id = $1 AND t.id = $2 RETURNING " PROJECT_JSON("t") "",
 	3, 0};
 /* clang-format on */
 static struct stmt q_project_delete = {
         "project_delete", "DELETE FROM projects WHERE tenant_id = $1 AND id = $2", 2, 0};
 static struct stmt q_project_list = {
         "project_list",
-        "SELECT api_project(t), t.seq::text FROM projects t"
-        " WHERE t.tenant_id = $1 AND ($2::bigint IS NULL OR t.seq > $2)"
-        " AND ($3::text IS NULL OR t.status = $3)"
-        " AND ($4::text IS NULL OR strpos(lower(t.name), lower($4)) > 0)"
-        " AND ($5::date IS NULL OR t.due_date >= $5) AND ($6::date IS NULL OR t.due_date <= $6)"
-        " AND ($7::uuid IS NULL OR EXISTS (SELECT 1 FROM project_members m"
-        " WHERE m.tenant_id = t.tenant_id AND m.project_id = t.id AND m.client_id = $7))"
-        " ORDER BY t.seq LIMIT $8",
+        "SELECT " PROJECT_JSON(
+                "t") ", t.seq::text FROM projects t"
+                     " WHERE t.tenant_id = $1 AND ($2::bigint IS NULL OR t.seq > $2)"
+                     " AND ($3::text IS NULL OR t.status = $3)"
+                     " AND ($4::text IS NULL OR strpos(lower(t.name), lower($4)) > 0)"
+                     " AND ($5::date IS NULL OR t.due_date >= $5) AND ($6::date IS NULL OR "
+                     "t.due_date <= $6)"
+                     " AND ($7::uuid IS NULL OR EXISTS (SELECT 1 FROM project_members m"
+                     " WHERE m.tenant_id = t.tenant_id AND m.project_id = t.id AND m.client_id = "
+                     "$7))"
+                     " ORDER BY t.seq LIMIT $8",
         8, 0};
 static struct stmt q_project_exists = {
         "project_exists", "SELECT 1 FROM projects WHERE tenant_id = $1 AND id = $2 FOR KEY SHARE",

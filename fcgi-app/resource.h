@@ -92,3 +92,21 @@ int res_reference_error(struct request *r, const char *constraint, const char *f
 #define SEARCH_NAME_EMAIL(alias, param)                                                            \
 	"(" param "::text IS NULL OR strpos(lower(" alias ".name), lower(" param ")) > 0"          \
 	" OR strpos(lower(" alias ".email), lower(" param ")) > 0)"
+
+/*
+ * Rendering of resources with derived parts: the sub-selects live in the
+ * calling statement so that the api_* functions stay inlinable (see
+ * sql/003_inline_json.sql).  alias is the table alias of the row.
+ */
+#define PROGRESS_OF(cond)                                                                          \
+	"(SELECT api_progress(count(*) FILTER (WHERE sub.status = 'done'), count(*))"              \
+	" FROM tasks sub WHERE " cond ")"
+#define PROJECT_JSON(a)                                                                            \
+	"api_project(" a                                                                           \
+	", " PROGRESS_OF("sub.tenant_id = " a ".tenant_id AND sub.project_id = " a ".id") ")"
+#define MILESTONE_JSON(a)                                                                          \
+	"api_milestone(" a                                                                         \
+	", " PROGRESS_OF("sub.tenant_id = " a ".tenant_id AND sub.milestone_id = " a ".id") ")"
+#define DELIVERABLE_JSON(a)                                                                        \
+	"api_deliverable(" a ", (SELECT api_decision(sub) FROM deliverable_decisions sub"          \
+	" WHERE sub.tenant_id = " a ".tenant_id AND sub.id = " a ".decision_id))"

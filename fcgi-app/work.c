@@ -1,7 +1,7 @@
 /*
  * work.c - milestones, tasks and deliverables of a project.
  *
- * Progress is never stored: api_project() and api_milestone() count tasks
+ * Progress is never stored: PROJECT_JSON and MILESTONE_JSON count tasks
  * when they render (done / all tasks on the team surface).
  */
 #include <string.h>
@@ -53,83 +53,45 @@ const struct field milestone_fields[] = {
 
 static struct stmt q_milestone_get = {
         "milestone_get",
-        "SELECT api_milestone(t) FROM milestones t WHERE t.tenant_id = $1 AND t.id = $2", 2, 0};
+        "SELECT " MILESTONE_JSON("t") " FROM milestones t WHERE t.tenant_id = $1 AND t.id = $2", 2,
+        0};
 static struct stmt q_milestone_insert = {
         "milestone_insert",
-        "INSERT INTO milestones (tenant_id, project_id, title, description, due_date, status,"
+        "INSERT INTO milestones AS t (tenant_id, project_id, title, description, due_date, status,"
         " position, client_visible)"
         " SELECT $1, $3, x.title, x.description, x.due_date, coalesce(x.status, 'pending'),"
         " coalesce(x.position, 0), coalesce(x.client_visible, true)"
         " FROM jsonb_to_record($2::jsonb) AS x(title text, description text, due_date date,"
         " status text, position integer, client_visible boolean)"
         " WHERE EXISTS (SELECT 1 FROM projects p WHERE p.tenant_id = $1 AND p.id = $3)"
-        " RETURNING api_milestone(milestones), id",
+        " RETURNING " MILESTONE_JSON("t") ", id",
         3, 0};
+/* clang-format off */
 static struct stmt q_milestone_update = {
-        "milestone_update",
-        "UPDATE milestones t SET " PATCH_TEXT("title") ", " PATCH_TEXT(
-                "descr"
-                "iptio"
-                "n") ", " PATCH_CAST("due_date",
-                                     "date") ", " PATCH_TEXT("status") ", " PATCH_CAST("position",
-                                                                                       "integer") ", " PATCH_CAST("client_"
-                                                                                                                  "visibl"
-                                                                                                                  "e",
-                                                                                                                  "boolea"
-                                                                                                                  "n") ", "
-                                                                                                                       "up"
-                                                                                                                       "da"
-                                                                                                                       "te"
-                                                                                                                       "d_"
-                                                                                                                       "at"
-                                                                                                                       " ="
-                                                                                                                       " n"
-                                                                                                                       "ow"
-                                                                                                                       "()"
-                                                                                                                       " W"
-                                                                                                                       "HE"
-                                                                                                                       "RE"
-                                                                                                                       " t"
-                                                                                                                       ".t"
-                                                                                                                       "en"
-                                                                                                                       "an"
-                                                                                                                       "t_"
-                                                                                                                       "id"
-                                                                                                                       " ="
-                                                                                                                       " $"
-                                                                                                                       "1 "
-                                                                                                                       "AN"
-                                                                                                                       "D "
-                                                                                                                       "t."
-                                                                                                                       "id"
-                                                                                                                       " ="
-                                                                                                                       " $"
-                                                                                                                       "2"
-                                                                                                                       " R"
-                                                                                                                       "ET"
-                                                                                                                       "UR"
-                                                                                                                       "NI"
-                                                                                                                       "NG"
-                                                                                                                       " a"
-                                                                                                                       "pi"
-                                                                                                                       "_m"
-                                                                                                                       "il"
-                                                                                                                       "es"
-                                                                                                                       "to"
-                                                                                                                       "ne"
-                                                                                                                       "(t"
-                                                                                                                       ")",
-        3, 0};
+	"milestone_update",
+	"UPDATE milestones t SET "
+	PATCH_TEXT("title") ", "
+	PATCH_TEXT("description") ", "
+	PATCH_CAST("due_date", "date") ", "
+	PATCH_TEXT("status") ", "
+	PATCH_CAST("position", "integer") ", "
+	PATCH_CAST("client_visible", "boolean") ", "
+	"updated_at = now() WHERE t.tenant_id = $1 AND t.id = $2"
+	" RETURNING " MILESTONE_JSON("t"),
+	3, 0};
+/* clang-format on */
 static struct stmt q_milestone_delete = {
         "milestone_delete", "DELETE FROM milestones WHERE tenant_id = $1 AND id = $2", 2, 0};
 static struct stmt q_milestone_list = {
         "milestone_list",
-        "SELECT api_milestone(t), t.position || '.' || t.seq FROM milestones t"
-        " WHERE t.tenant_id = $1 AND t.project_id = $2"
-        " AND ($3::integer IS NULL OR (t.position, t.seq) > ($3::integer, $4::bigint))"
-        " AND ($5::text IS NULL OR t.status = $5)"
-        " AND ($6::date IS NULL OR t.due_date >= $6) AND ($7::date IS NULL OR t.due_date <= $7)"
-        " ORDER BY t.position, t.seq LIMIT $8",
+        "SELECT " MILESTONE_JSON(
+                "t") ", t.position || '.' || t.seq FROM milestones t"
+                     " WHERE t.tenant_id = $1 AND t.project_id = $2"
+                     " AND ($3::integer IS NULL OR (t.position, t.seq) > ($3::integer, $4::bigint))"
+                     " AND ($5::text IS NULL OR t.status = $5)"
+                     " AND ($6::date IS NULL OR t.due_date >= $6) AND ($7::date IS NULL OR "
+                     "t.due_date <= $7)"
+                     " ORDER BY t.position, t.seq LIMIT $8",
         8, 0};
 
 static const struct resource milestone_resource = {"milestone",         "/team/milestones/",
@@ -206,23 +168,20 @@ static struct stmt q_task_insert = {
         " WHERE EXISTS (SELECT 1 FROM projects p WHERE p.tenant_id = $1 AND p.id = $3)"
         " RETURNING api_task(tasks), id",
         3, 0};
-static struct stmt q_task_update =
-        {
-                "task_update",
-                "UPDATE tasks t SET " PATCH_CAST("milestone_id", "uuid") ", " PATCH_TEXT("title") ", " PATCH_TEXT("status") ", " PATCH_CAST(
-                        "due_date",
-                        "date") ", " PATCH_CAST("position",
-                                                "integer") ", " PATCH_CAST("client_visible",
-                                                                           "boolean") ", "
-                                                                                      "updated_at "
-                                                                                      "= now() "
-                                                                                      "WHERE "
-                                                                                      "t.tenant_id "
-                                                                                      "= $1 AND "
-                                                                                      "t.id = $2"
-                                                                                      " RETURNING "
-                                                                                      "api_task(t)",
-                3, 0};
+/* clang-format off */
+static struct stmt q_task_update = {
+	"task_update",
+	"UPDATE tasks t SET "
+	PATCH_CAST("milestone_id", "uuid") ", "
+	PATCH_TEXT("title") ", "
+	PATCH_TEXT("status") ", "
+	PATCH_CAST("due_date", "date") ", "
+	PATCH_CAST("position", "integer") ", "
+	PATCH_CAST("client_visible", "boolean") ", "
+	"updated_at = now() WHERE t.tenant_id = $1 AND t.id = $2"
+	" RETURNING api_task(t)",
+	3, 0};
+/* clang-format on */
 static struct stmt q_task_delete = {"task_delete",
                                     "DELETE FROM tasks WHERE tenant_id = $1 AND id = $2", 2, 0};
 static struct stmt q_task_list = {
@@ -319,10 +278,11 @@ const struct field deliverable_fields[] = {
 
 static struct stmt q_deliverable_get = {
         "deliverable_get",
-        "SELECT api_deliverable(t) FROM deliverables t WHERE t.tenant_id = $1 AND t.id = $2", 2, 0};
+        "SELECT " DELIVERABLE_JSON("t") " FROM deliverables t WHERE t.tenant_id = $1 AND t.id = $2",
+        2, 0};
 static struct stmt q_deliverable_insert = {
         "deliverable_insert",
-        "INSERT INTO deliverables (tenant_id, project_id, milestone_id, title, description,"
+        "INSERT INTO deliverables AS t (tenant_id, project_id, milestone_id, title, description,"
         " due_date, status, delivered_at, client_visible)"
         " SELECT $1, $3, x.milestone_id, x.title, x.description, x.due_date,"
         " coalesce(x.status, 'scheduled'),"
@@ -330,49 +290,41 @@ static struct stmt q_deliverable_insert = {
         " FROM jsonb_to_record($2::jsonb) AS x(milestone_id uuid, title text, description text,"
         " due_date date, status text, client_visible boolean)"
         " WHERE EXISTS (SELECT 1 FROM projects p WHERE p.tenant_id = $1 AND p.id = $3)"
-        " RETURNING api_deliverable(deliverables), id",
+        " RETURNING " DELIVERABLE_JSON("t") ", id",
         3, 0};
 /* Delivering (again) stamps delivered_at; any status change of a decided
  * deliverable is a new version: the decision stays in history, not on it. */
-static struct stmt q_deliverable_update =
-        {"deliverable_update",
-         "UPDATE deliverables t SET " PATCH_CAST("milestone_id", "uuid") ", " PATCH_TEXT("title") ", " PATCH_TEXT("description") ", " PATCH_CAST(
-                 "due_date",
-                 "date") ", " PATCH_TEXT("status") ", " PATCH_CAST("client_visible",
-                                                                   "boolean") ", delivered_at = "
-                                                                              "CASE WHEN "
-                                                                              "$3::jsonb->>'status'"
-                                                                              " = 'delivered'"
-                                                                              " AND t.status <> "
-                                                                              "'delivered' THEN "
-                                                                              "now() ELSE "
-                                                                              "t.delivered_at END,"
-                                                                              " decision_id = CASE "
-                                                                              "WHEN $3::jsonb ? "
-                                                                              "'status'"
-                                                                              " AND t.status IN "
-                                                                              "('approved', "
-                                                                              "'changes_requested')"
-                                                                              " THEN NULL"
-                                                                              " ELSE t.decision_id "
-                                                                              "END,"
-                                                                              " updated_at = now() "
-                                                                              "WHERE t.tenant_id = "
-                                                                              "$1 AND t.id = $2"
-                                                                              " RETURNING "
-                                                                              "api_deliverable(t)",
-         3, 0};
+/* clang-format off */
+static struct stmt q_deliverable_update = {
+	"deliverable_update",
+	"UPDATE deliverables t SET "
+	PATCH_CAST("milestone_id", "uuid") ", "
+	PATCH_TEXT("title") ", "
+	PATCH_TEXT("description") ", "
+	PATCH_CAST("due_date", "date") ", "
+	PATCH_TEXT("status") ", "
+	PATCH_CAST("client_visible", "boolean") ", "
+	"delivered_at = CASE WHEN $3::jsonb->>'status' = 'delivered' AND t.status <> 'delivered'"
+	" THEN now() ELSE t.delivered_at END, "
+	"decision_id = CASE WHEN $3::jsonb ? 'status' AND t.status IN ('approved', 'changes_requested')"
+	" THEN NULL ELSE t.decision_id END, "
+	"updated_at = now() WHERE t.tenant_id = $1 AND t.id = $2"
+	" RETURNING " DELIVERABLE_JSON("t"),
+	3, 0};
+/* clang-format on */
 static struct stmt q_deliverable_delete = {
         "deliverable_delete", "DELETE FROM deliverables WHERE tenant_id = $1 AND id = $2", 2, 0};
+/* clang-format off */
 static struct stmt q_deliverable_list = {
-        "deliverable_list",
-        "SELECT api_deliverable(t), t.due_date || '.' || t.seq FROM deliverables t"
-        " WHERE t.tenant_id = $1 AND t.project_id = $2"
-        " AND ($3::date IS NULL OR (t.due_date, t.seq) > ($3::date, $4::bigint))"
-        " AND ($5::text IS NULL OR t.status = $5) AND ($6::uuid IS NULL OR t.milestone_id = $6)"
-        " AND ($7::date IS NULL OR t.due_date >= $7) AND ($8::date IS NULL OR t.due_date <= $8)"
-        " ORDER BY t.due_date, t.seq LIMIT $9",
-        9, 0};
+	"deliverable_list",
+	"SELECT " DELIVERABLE_JSON("t") ", t.due_date || '.' || t.seq FROM deliverables t"
+	" WHERE t.tenant_id = $1 AND t.project_id = $2"
+	" AND ($3::date IS NULL OR (t.due_date, t.seq) > ($3::date, $4::bigint))"
+	" AND ($5::text IS NULL OR t.status = $5) AND ($6::uuid IS NULL OR t.milestone_id = $6)"
+	" AND ($7::date IS NULL OR t.due_date >= $7) AND ($8::date IS NULL OR t.due_date <= $8)"
+	" ORDER BY t.due_date, t.seq LIMIT $9",
+	9, 0};
+/* clang-format on */
 
 static const struct resource deliverable_resource = {"deliverable",         "/team/deliverables/",
                                                      &q_deliverable_get,    &q_deliverable_insert,
