@@ -5,7 +5,8 @@
 #   make stop     stop the local stack
 #   make test     sanitizer build, throwaway stack on free ports, prove -r t/
 #   make bench    wrk figures against a running stack (see scripts/bench)
-#   make lint     clang-format check and cppcheck
+#   make lint     clang-format check, cppcheck, OpenAPI lint
+#   make fuzz     libFuzzer drivers of every parser of untrusted bytes
 
 SHELL := /bin/bash
 CC ?= cc
@@ -29,8 +30,14 @@ UNIT_TESTS := arena json router http page
 
 REL := build/release
 TST := build/test
+FUZZ := build/fuzz
+FUZZ_TARGETS := json request cursor
+FUZZ_SECONDS ?= 60
+# libFuzzer needs clang; the objects get coverage instrumentation too
+FUZZ_CC := clang
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 
-.PHONY: all test-build run stop test bench lint clean deps format unit
+.PHONY: all test-build fuzz-build fuzz run stop test bench lint clean deps format unit
 all: $(REL)/atrium-fcgi
 
 $(REL)/%.o: $(SRC_DIR)/%.c | $(REL)
@@ -47,12 +54,31 @@ $(TST)/unit/%: t/unit/%.c t/unit/tap.h $(addprefix $(TST)/,$(LIB_OBJS)) | $(TST)
 	$(CC) $(WARN) $(TEST_FLAGS) -I$(SRC_DIR) -It/unit $(PKG_CFLAGS) $< \
 		$(addprefix $(TST)/,$(LIB_OBJS)) $(PKG_LIBS) -o $@
 
-$(REL) $(TST) $(TST)/unit:
+$(FUZZ)/%.o: $(SRC_DIR)/%.c | $(FUZZ)
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+$(FUZZ)/fuzz-%: t/fuzz/%.c $(addprefix $(FUZZ)/,$(LIB_OBJS)) | $(FUZZ)
+	$(FUZZ_CC) $(WARN) -Wno-missing-prototypes $(FUZZ_FLAGS) -fsanitize=fuzzer -I$(SRC_DIR) \
+		$(PKG_CFLAGS) $< $(addprefix $(FUZZ)/,$(LIB_OBJS)) $(PKG_LIBS) -o $@
+
+$(REL) $(TST) $(TST)/unit $(FUZZ):
 	mkdir -p $@
 
--include $(wildcard $(REL)/*.d $(TST)/*.d)
+-include $(wildcard $(REL)/*.d $(TST)/*.d $(FUZZ)/*.d)
 
-test-build: $(TST)/atrium-fcgi $(addprefix $(TST)/unit/,$(UNIT_TESTS))
+test-build: $(TST)/atrium-fcgi $(addprefix $(TST)/unit/,$(UNIT_TESTS)) fuzz-build
+
+fuzz-build: $(addprefix $(FUZZ)/fuzz-,$(FUZZ_TARGETS))
+
+# make fuzz: each driver for FUZZ_SECONDS, seeded from t/fuzz/corpus/NAME;
+# new inputs go to build/fuzz/corpus-NAME (copy the interesting ones into
+# t/fuzz/corpus to keep them as regressions: t/fuzz/fuzz.t replays them)
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ)/corpus-$$t; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+		$(FUZZ)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+			$(FUZZ)/corpus-$$t t/fuzz/corpus/$$t || exit 1; \
+	done
 
 deps:
 	@scripts/deps
