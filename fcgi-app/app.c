@@ -44,6 +44,19 @@ not_found_for_host(struct request *r)
 	http_problem(r, 404, "tenant_not_found", "No portal is configured for this host.");
 }
 
+/* On the API host: the team surface and /healthz (a wrong method there is
+ * still a 405), nothing else. */
+static bool
+api_host_path(const struct request *r, enum route_result rr)
+{
+	if (rr == ROUTE_FOUND)
+		return r->route->surface == SURFACE_TEAM || r->route->surface == SURFACE_HEALTH;
+	static const char team[] = API_BASE "/team/", health[] = API_BASE "/healthz";
+	return rr == ROUTE_NO_METHOD &&
+	       ((r->path.n > sizeof(team) - 1 && memcmp(r->path.p, team, sizeof(team) - 1) == 0) ||
+	        str_eq(r->path, health));
+}
+
 /* Everything between BEGIN and the decision to commit. */
 static int
 run(struct request *r, enum route_result rr, const char *allow)
@@ -54,8 +67,7 @@ run(struct request *r, enum route_result rr, const char *allow)
 	if (rc != 0)
 		return rc;
 	/* the API host serves only the health check and the team surface */
-	if (r->api_host && (rr != ROUTE_FOUND || (r->route->surface != SURFACE_TEAM &&
-	                                          r->route->surface != SURFACE_HEALTH))) {
+	if (r->api_host && !api_host_path(r, rr)) {
 		not_found_for_host(r);
 		return 0;
 	}

@@ -70,7 +70,7 @@ unlike($list, qr/\Q$k2->{api_key}\E/, 'list never shows a secret');
 # the deployment's API host: the code chooses the tenant
 my $api_host = env_of('ATRIUM_API_HOST');
 SKIP: {
-    skip 'ATRIUM_API_HOST not set', 8 unless $api_host;
+    skip 'ATRIUM_API_HOST not set', 9 unless $api_host;
     $r = team_api($a, GET => '/team/branding', host => $api_host);
     is($r->{status}, 200, 'team surface on the API host');
     is($r->{json}{tenant_code}, $a->{code}, 'tenant chosen by the code');
@@ -81,6 +81,8 @@ SKIP: {
     $r = api(GET => '/branding', host => $api_host);
     is($r->{status}, 404, 'no public surface on the API host');
     is($r->{json}{code}, 'tenant_not_found', 'tenant_not_found there');
+    $r = team_api($a, DELETE => '/team/branding', host => $api_host);
+    is($r->{status}, 405, 'a wrong method on the team surface there is a 405');
     $r = team_api($a, GET => '/no-such', host => $api_host);
     is($r->{status}, 404, 'unknown path on the API host');
     $r = team_api($a, POST => '/team/domains', host => $api_host, json => { host => $api_host });
