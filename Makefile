@@ -19,7 +19,8 @@ WARN := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototype
 	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla \
 	-fstack-protector-strong
 RELEASE_FLAGS := -O2 -D_FORTIFY_SOURCE=3
-TEST_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+TEST_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+	-DATRIUM_FAULTS
 
 SRC_DIR := fcgi-app
 # every module of the worker except main.c (unit tests link these)

@@ -75,6 +75,29 @@ remember_failure(const PGresult *res)
 	            strncmp(last_sqlstate, "08", 2) == 0 || strncmp(last_sqlstate, "57P", 3) == 0;
 }
 
+/*
+ * Test builds: fail the request's Nth database call (statement or COMMIT) as
+ * a server error would, so the drills can prove every handler ends in a
+ * clean 5xx with nothing written.
+ */
+static bool
+injected_fault(struct request *r, const char *what)
+{
+#ifdef ATRIUM_FAULTS
+	if (r->fault_db > 0 && ++r->db_calls == r->fault_db) {
+		snprintf(last_sqlstate, sizeof(last_sqlstate), "XX000");
+		last_constraint[0] = '\0';
+		last_lost = false;
+		log_error(r, "injected fault at database call %d (%s)", r->db_calls, what);
+		return true;
+	}
+#else
+	(void)r;
+	(void)what;
+#endif
+	return false;
+}
+
 static int
 exec_simple(struct request *r, const char *sql)
 {
@@ -171,6 +194,10 @@ db_begin(struct request *r, const char *tenant_id)
 int
 db_commit(struct request *r)
 {
+	if (injected_fault(r, "COMMIT")) {
+		db_rollback(r);
+		return ERR_DB;
+	}
 	if (exec_simple(r, "COMMIT") != 0)
 		return last_lost ? ERR_UNAVAILABLE : ERR_DB;
 	return 0;
@@ -202,6 +229,8 @@ db_exec(struct request *r, struct stmt *st, const char *const *params)
 		last_lost = true;
 		return NULL;
 	}
+	if (injected_fault(r, st->name))
+		return NULL;
 	if (st->prepared_gen != generation) {
 		PGresult *pr = PQprepare(conn, st->name, st->sql, st->nparams, NULL);
 		if (PQresultStatus(pr) != PGRES_COMMAND_OK) {

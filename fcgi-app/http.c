@@ -9,6 +9,7 @@
 
 #include <openssl/rand.h>
 
+#include "config.h"
 #include "http.h"
 #include "json.h"
 
@@ -173,6 +174,13 @@ http_request_init(struct request *r, struct arena *a, FCGX_Stream *in, FCGX_Stre
 		http_problem(r, 400, "bad_header", "Content-Length is not a number");
 		return ERR_INVALID;
 	}
+#ifdef ATRIUM_FAULTS
+	const char *fault = http_header(r, "x-atrium-fault");
+	long long n = 0;
+	if (fault != NULL && strncmp(fault, "db=", 3) == 0 &&
+	    config_parse_int(fault + 3, 1, 1000, &n) == 0)
+		r->fault_db = (int)n;
+#endif
 	if (r->path.n > LIMIT_PATH_MAX || r->query.n > LIMIT_QUERY_MAX) {
 		http_problem(r, 400, "bad_query", "the request URI is too long");
 		return ERR_INVALID;

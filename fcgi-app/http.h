@@ -65,6 +65,11 @@ struct request {
 	const char *cache_control; /* NULL: no-store (the default for the API) */
 	const char *location;      /* Location header of a 201, or NULL */
 	bool replayed;             /* answer replayed for an Idempotency-Key */
+
+	/* test builds only (-DATRIUM_FAULTS): the x-atrium-fault: db=N header
+	 * makes the Nth database call of the request fail */
+	int fault_db;
+	int db_calls;
 };
 
 /* Fills r from the FastCGI parameters; returns 0 or ERR_INVALID (with a
