@@ -319,6 +319,48 @@ atrium_psql() {
 		psql -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
+# Roles, database and privileges: atrium_owner runs the migrations and owns
+# the schema; atrium_app (what the workers use) owns nothing and has no
+# BYPASSRLS.  Idempotent, and run at every start so that the role passwords
+# always match OWNER_PW_FILE and APP_PW_FILE.  SU_DSN: a superuser
+# connection (its password from the DSN's passfile or PGPASSWORD).  The role
+# passwords travel through the environment and psql's \getenv, never on a
+# command line (visible in ps) nor in SQL text.  Used by scripts/stack and
+# scripts/docker/entrypoint.
+#   atrium_pg_bootstrap SU_DSN OWNER_PW_FILE APP_PW_FILE
+atrium_pg_bootstrap() {
+	local su_dsn=$1 owner_pw app_pw
+	owner_pw=$(<"$2") || return 1
+	app_pw=$(<"$3") || return 1
+	ATRIUM_OWNER_PW=$owner_pw ATRIUM_APP_PW=$app_pw atrium_psql "$su_dsn" <<'SQL'
+\getenv owner_pw ATRIUM_OWNER_PW
+\getenv app_pw ATRIUM_APP_PW
+SELECT 'CREATE ROLE atrium_owner' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'atrium_owner') \gexec
+SELECT 'CREATE ROLE atrium_app' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'atrium_app') \gexec
+-- The owner runs migrations; the app role is what the workers use: not an
+-- owner of anything, no BYPASSRLS, so row-level security always applies.
+ALTER ROLE atrium_owner WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'owner_pw';
+ALTER ROLE atrium_app WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'app_pw';
+SELECT 'CREATE DATABASE atrium OWNER atrium_owner ENCODING ''UTF8'' TEMPLATE template0'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'atrium') \gexec
+ALTER DATABASE atrium OWNER TO atrium_owner;
+REVOKE ALL ON DATABASE atrium FROM PUBLIC;
+GRANT CONNECT ON DATABASE atrium TO atrium_app;
+\connect atrium
+ALTER SCHEMA public OWNER TO atrium_owner;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO atrium_app;
+-- Everything the owner creates later (migrations) is usable by the app
+-- role, without per-table GRANTs in the migrations.
+ALTER DEFAULT PRIVILEGES FOR ROLE atrium_owner IN SCHEMA public
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO atrium_app;
+ALTER DEFAULT PRIVILEGES FOR ROLE atrium_owner IN SCHEMA public
+    GRANT USAGE, SELECT ON SEQUENCES TO atrium_app;
+ALTER DEFAULT PRIVILEGES FOR ROLE atrium_owner IN SCHEMA public
+    GRANT EXECUTE ON FUNCTIONS TO atrium_app;
+SQL
+}
+
 # ---------------------------------------------------------------- stack-wide
 
 # One stack-changing command at a time per DIR (two `make test` runs, a
