@@ -455,12 +455,30 @@ utf8_chars(const char *s, size_t n)
 	return c;
 }
 
+/* Unicode White_Space (valid UTF-8 input). */
+static bool
+is_unicode_space(unsigned cp)
+{
+	return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 ||
+	       cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
+	       cp == 0x202f || cp == 0x205f || cp == 0x3000;
+}
+
 static bool
 all_space(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!isspace((unsigned char)s[i]))
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end) {
+		size_t len = utf8_seq(p, end);
+		if (len == 0)
 			return false;
+		unsigned cp = len == 1 ? p[0] : p[0] & (0xff >> (len + 1));
+		for (size_t i = 1; i < len; i++)
+			cp = (cp << 6) | (p[i] & 0x3f);
+		if (!is_unicode_space(cp))
+			return false;
+		p += len;
+	}
 	return true;
 }
 
@@ -945,6 +963,11 @@ check_time_zone(const char *s, size_t n)
 	}
 	if (strcmp(s, "UTC") == 0)
 		return NULL;
+	/* zoneinfo also holds files that are not zone names */
+	if (strncmp(s, "posix/", 6) == 0 || strncmp(s, "right/", 6) == 0 ||
+	    strcmp(s, "localtime") == 0 || strcmp(s, "posixrules") == 0 ||
+	    strcmp(s, "Factory") == 0)
+		return msg;
 	char path[128];
 	int w = snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", s);
 	struct stat st;

@@ -26,6 +26,7 @@
 #define LIMIT_SECRET_CHARS      4096                       /* write-only settings (tokens, keys) */
 #define LIMIT_CONTENT_TYPES     64                         /* entries in blocked_content_types */
 #define LIMIT_UPLOAD_MAX        (5LL * 1024 * 1024 * 1024) /* tenant max_upload_bytes ceiling */
+#define LIMIT_POSITION          1000000000LL               /* |position| of milestones and tasks */
 #define LIMIT_DOMAINS           100                        /* hosts per tenant */
 #define LIMIT_ERRORS            50   /* validation errors reported in one 422 */
 #define LIMIT_LOG_LINE          2048 /* one access-log line */

@@ -65,7 +65,8 @@ page_parse(struct request *r, struct page *pg)
 	pg->after = NULL;
 	const char *l = http_query(r, "limit", &dup);
 	long long v = 0;
-	if (dup || (l != NULL && config_parse_int(l, 1, LIMIT_PAGE_MAX, &v) != 0)) {
+	if (dup || (l != NULL && (strspn(l, "0123456789") != strlen(l) ||
+	                          config_parse_int(l, 1, LIMIT_PAGE_MAX, &v) != 0))) {
 		http_problem(r, 400, "bad_query", "limit must be an integer from 1 to 200");
 		return ERR_INVALID;
 	}

@@ -18,7 +18,7 @@ static const struct field notify_fields[] = {
 const struct field member_fields[] = {
         {"name", FT_STRING, FF_REQUIRED | FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},
         {"email", FT_STRING, FF_REQUIRED, 3, LIMIT_EMAIL_CHARS, check_email, NULL, NULL},
-        {"phone", FT_STRING, FF_NULLABLE, 1, 16, check_e164, NULL, NULL},
+        {"phone", FT_STRING, FF_NULLABLE, 0, 0, check_e164, NULL, NULL},
         {"notify", FT_OBJECT, 0, 0, 0, NULL, NULL, notify_fields},
         {"id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
         {"created_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
@@ -126,7 +126,7 @@ const struct field client_fields[] = {
         {"email", FT_STRING, FF_REQUIRED, 3, LIMIT_EMAIL_CHARS, check_email, NULL, NULL},
         {"name", FT_STRING, FF_REQUIRED | FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},
         {"company", FT_STRING, FF_NULLABLE, 0, LIMIT_NAME_CHARS, NULL, NULL, NULL},
-        {"phone", FT_STRING, FF_NULLABLE, 1, 16, check_e164, NULL, NULL},
+        {"phone", FT_STRING, FF_NULLABLE, 0, 0, check_e164, NULL, NULL},
         {"locale", FT_STRING, 0, 2, 35, check_locale, NULL, NULL},
         {"time_zone", FT_STRING, 0, 1, 64, check_time_zone, NULL, NULL},
         {"status", FT_STRING, 0, 1, 20, NULL, client_statuses, NULL},

@@ -2,8 +2,10 @@
  * resource.c - get/create/patch/delete/list shared by the team resources.
  */
 #include <string.h>
+#include <time.h>
 
 #include "audit.h"
+#include "config.h"
 #include "json.h"
 #include "resource.h"
 #include "router.h"
@@ -161,12 +163,10 @@ parse_cursor(struct request *r, const char *c, enum cursor_kind kind, const char
 	*seq = dot + 1;
 	if (kind == CURSOR_DATE_SEQ)
 		return check_date(*key, kn) == NULL;
-	const char *k = *key;
-	if (kn > 0 && k[0] == '-') {
-		k++;
-		kn--;
-	}
-	return kn > 0 && kn <= 10 && all_digits(k, kn);
+	/* positions are integers within +-LIMIT_POSITION */
+	long long v = 0;
+	return config_parse_int(*key, -LIMIT_POSITION, LIMIT_POSITION, &v) == 0 &&
+	       all_digits(*key + (**key == '-'), kn - (**key == '-'));
 }
 
 int
@@ -233,14 +233,48 @@ query_uuid(struct request *r, const char *name, const char **out)
 	return check_uuid(*out, strlen(*out)) == NULL ? 0 : bad_query(r, name, "must be a UUID");
 }
 
+/* RFC 3339 with any offset (up to +-23:59, which PostgreSQL's input would
+ * refuse above 15:59) -> the same instant in UTC, fraction kept. */
+static const char *
+timestamp_utc(struct arena *a, const char *s)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = (int)strtol(s, NULL, 10) - 1900;
+	tm.tm_mon = (int)strtol(s + 5, NULL, 10) - 1;
+	tm.tm_mday = (int)strtol(s + 8, NULL, 10);
+	tm.tm_hour = (int)strtol(s + 11, NULL, 10);
+	tm.tm_min = (int)strtol(s + 14, NULL, 10);
+	tm.tm_sec = (int)strtol(s + 17, NULL, 10);
+	const char *p = s + 19, *frac = "";
+	size_t fn = 0;
+	if (*p == '.') {
+		frac = p;
+		fn = 1;
+		while (p[fn] >= '0' && p[fn] <= '9')
+			fn++;
+		p += fn;
+	}
+	time_t t = timegm(&tm);
+	if (*p == '+' || *p == '-') {
+		long off = strtol(p + 1, NULL, 10) * 3600 + strtol(p + 4, NULL, 10) * 60;
+		t += *p == '+' ? -off : off;
+	}
+	struct tm u;
+	gmtime_r(&t, &u);
+	return arena_printf(a, "%04d-%02d-%02dT%02d:%02d:%02d%.*sZ", u.tm_year + 1900, u.tm_mon + 1,
+	                    u.tm_mday, u.tm_hour, u.tm_min, u.tm_sec, (int)fn, frac);
+}
+
 int
 query_timestamp(struct request *r, const char *name, const char **out)
 {
 	if (query_one(r, name, out) != 0 || *out == NULL)
 		return *out == NULL && r->status == 0 ? 0 : ERR_INVALID;
-	return check_timestamp(*out, strlen(*out)) == NULL
-	               ? 0
-	               : bad_query(r, name, "must be an RFC 3339 date-time");
+	if (check_timestamp(*out, strlen(*out)) != NULL)
+		return bad_query(r, name, "must be an RFC 3339 date-time");
+	*out = timestamp_utc(r->arena, *out);
+	return 0;
 }
 
 int

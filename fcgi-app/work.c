@@ -11,8 +11,6 @@
 #include "resource.h"
 #include "work.h"
 
-#define POSITION_MAX 1000000000LL
-
 #define COMMON_READ_ONLY                                                                           \
 	{"id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},                                   \
 	        {"project_id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},                   \
@@ -42,9 +40,9 @@ static const char *const milestone_statuses[] = {"pending", "in_progress", "done
 const struct field milestone_fields[] = {
         {"title", FT_STRING, FF_REQUIRED | FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},
         {"description", FT_STRING, FF_NULLABLE, 0, LIMIT_DESCRIPTION_CHARS, NULL, NULL, NULL},
-        {"due_date", FT_STRING, FF_NULLABLE, 10, 10, check_date, NULL, NULL},
+        {"due_date", FT_STRING, FF_NULLABLE, 0, 0, check_date, NULL, NULL},
         {"status", FT_STRING, 0, 1, 20, NULL, milestone_statuses, NULL},
-        {"position", FT_INT, 0, -POSITION_MAX, POSITION_MAX, NULL, NULL, NULL},
+        {"position", FT_INT, 0, -LIMIT_POSITION, LIMIT_POSITION, NULL, NULL, NULL},
         {"client_visible", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
         {"percent", FT_INT, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
         COMMON_READ_ONLY,
@@ -145,11 +143,11 @@ h_milestone_delete(struct request *r)
 static const char *const task_statuses[] = {"todo", "in_progress", "done", NULL};
 
 const struct field task_fields[] = {
-        {"milestone_id", FT_STRING, FF_NULLABLE, 36, 36, check_uuid, NULL, NULL},
+        {"milestone_id", FT_STRING, FF_NULLABLE, 0, 0, check_uuid, NULL, NULL},
         {"title", FT_STRING, FF_REQUIRED | FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},
         {"status", FT_STRING, 0, 1, 20, NULL, task_statuses, NULL},
-        {"due_date", FT_STRING, FF_NULLABLE, 10, 10, check_date, NULL, NULL},
-        {"position", FT_INT, 0, -POSITION_MAX, POSITION_MAX, NULL, NULL, NULL},
+        {"due_date", FT_STRING, FF_NULLABLE, 0, 0, check_date, NULL, NULL},
+        {"position", FT_INT, 0, -LIMIT_POSITION, LIMIT_POSITION, NULL, NULL, NULL},
         {"client_visible", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
         COMMON_READ_ONLY,
         FIELD_END,
@@ -258,15 +256,15 @@ static const char *const deliverable_team_statuses[] = {"scheduled", "in_progres
                                                         NULL};
 
 static const struct field attachment_id_item[] = {
-        {"attachment_id", FT_STRING, 0, 36, 36, check_uuid, NULL, NULL},
+        {"attachment_id", FT_STRING, 0, 0, 0, check_uuid, NULL, NULL},
         FIELD_END,
 };
 
 const struct field deliverable_fields[] = {
-        {"milestone_id", FT_STRING, FF_NULLABLE, 36, 36, check_uuid, NULL, NULL},
+        {"milestone_id", FT_STRING, FF_NULLABLE, 0, 0, check_uuid, NULL, NULL},
         {"title", FT_STRING, FF_REQUIRED | FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},
         {"description", FT_STRING, FF_NULLABLE, 0, LIMIT_DESCRIPTION_CHARS, NULL, NULL, NULL},
-        {"due_date", FT_STRING, FF_REQUIRED, 10, 10, check_date, NULL, NULL},
+        {"due_date", FT_STRING, FF_REQUIRED, 0, 0, check_date, NULL, NULL},
         {"status", FT_STRING, 0, 1, 20, NULL, deliverable_team_statuses, NULL},
         {"attachment_ids", FT_STRING_ARRAY, 0, 0, 20, NULL, NULL, attachment_id_item},
         {"client_visible", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},

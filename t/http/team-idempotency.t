@@ -11,19 +11,6 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Atrium::Test;
 
-# HTTP::Tiny writes a request's head and body separately: without
-# TCP_NODELAY every request with a body waits out a delayed ACK (~40 ms).
-# (A candidate for Atrium::Test; kept here since this file may not touch it.)
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
-if (my $connect = HTTP::Tiny::Handle->can('connect')) {
-    no warnings 'redefine';
-    *HTTP::Tiny::Handle::connect = sub {
-        my $h = $connect->(@_);
-        setsockopt($h->{fh}, IPPROTO_TCP, TCP_NODELAY, 1) if $h && $h->{fh};
-        return $h;
-    };
-}
-
 my $BASE = '/api/portal/v1';
 my $NOBODY = '00000000-0000-4000-8000-000000000000';
 my $a = new_tenant();

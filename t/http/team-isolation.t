@@ -13,19 +13,6 @@ use Test::More;
 use File::Temp qw(tempfile);
 use Atrium::Test;
 
-# HTTP::Tiny writes a request's head and body separately: without
-# TCP_NODELAY every request with a body waits out a delayed ACK (~40 ms).
-# (A candidate for Atrium::Test; kept here since this file may not touch it.)
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
-if (my $connect = HTTP::Tiny::Handle->can('connect')) {
-    no warnings 'redefine';
-    *HTTP::Tiny::Handle::connect = sub {
-        my $h = $connect->(@_);
-        setsockopt($h->{fh}, IPPROTO_TCP, TCP_NODELAY, 1) if $h && $h->{fh};
-        return $h;
-    };
-}
-
 my $a = new_tenant();
 my $b = new_tenant();
 
@@ -79,6 +66,7 @@ $B{deliverable} = ok_status(team_api($b, POST => "/team/projects/$B{project}/del
 
 # ---------------------------------------------------------------- A as A sees it
 
+my %a_ids_pre = map { $_ => 1 } values %A;
 my @a_views = (
     "/team/members/$A{member}", "/team/members/$A{member2}", "/team/clients/$A{client}", "/team/clients/$A{client2}",
     "/team/projects/$A{project}", "/team/milestones/$A{milestone}", "/team/tasks/$A{task}", "/team/deliverables/$A{deliverable}",
@@ -173,6 +161,35 @@ for my $atk (@attacks) {
     is($r->{status}, 404, "$name: 404") or diag $r->{content};
     is($r->{json}{code}, 'not_found', "$name: not_found");
     is_deeply(shape($r), shape($ref), "$name: same answer as a missing id");
+}
+
+# the same on the deployment's API host, where the code chooses the tenant
+SKIP: {
+    my $api_host = env_of('ATRIUM_API_HOST');
+    skip 'ATRIUM_API_HOST not set', 14 unless $api_host;
+    for my $path ("/team/projects/$A{project}", "/team/clients/$A{client}", "/team/tasks/$A{task}",
+        "/team/projects/$A{project}/tasks", "/team/milestones/$A{milestone}") {
+        my $r = team_api($b, GET => $path, host => $api_host);
+        is($r->{status}, 404, "B on the API host: GET $path: 404");
+    }
+    my $r = team_api($b, PATCH => "/team/projects/$A{project}", host => $api_host, json => { name => 'pwned' });
+    is($r->{status}, 404, 'B on the API host: PATCH A project: 404');
+    $r = team_api($b, DELETE => "/team/deliverables/$A{deliverable}", host => $api_host);
+    is($r->{status}, 404, 'B on the API host: DELETE A deliverable: 404');
+    $r = team_api($b, PUT => "/team/projects/$B{project}/members/$A{client}", host => $api_host);
+    is($r->{status}, 404, "B on the API host: A's client into B's project: 404");
+    $r = team_api($b, GET => "/team/members?project_id=$A{project}", host => $api_host);
+    is_deeply($r->{json}{data}, [], "B on the API host: filter on A's project: empty");
+    $r = team_api($b, GET => '/team/projects', host => $api_host);
+    ok(!grep({ $a_ids_pre{$_->{id}} } @{ $r->{json}{data} }), "B on the API host lists only B's projects");
+    $r = team_api($a, GET => "/team/projects/$A{project}", host => $api_host);
+    is($r->{status}, 200, 'A on the API host reads its project (control)');
+    $r = team_api($a, GET => "/team/projects/$B{project}", host => $api_host);
+    is($r->{status}, 404, "A on the API host: B's project: 404");
+    $r = team_api($b, POST => "/team/projects/$A{project}/tasks", host => $api_host, json => { title => 'intruder' });
+    is($r->{status}, 404, "B on the API host: task under A's project: 404");
+    $r = team_api($b, GET => "/team/projects/$A{project}", host => $api_host, headers => { 'x-client-code' => $a->{code} });
+    is($r->{status}, 401, "B's key with A's code on the API host: 401");
 }
 
 # filters naming A's ids in B's lists match nothing

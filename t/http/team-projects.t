@@ -10,19 +10,6 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Atrium::Test;
 
-# HTTP::Tiny writes a request's head and body separately: without
-# TCP_NODELAY every request with a body waits out a delayed ACK (~40 ms).
-# (A candidate for Atrium::Test; kept here since this file may not touch it.)
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
-if (my $connect = HTTP::Tiny::Handle->can('connect')) {
-    no warnings 'redefine';
-    *HTTP::Tiny::Handle::connect = sub {
-        my $h = $connect->(@_);
-        setsockopt($h->{fh}, IPPROTO_TCP, TCP_NODELAY, 1) if $h && $h->{fh};
-        return $h;
-    };
-}
-
 my $BASE = '/api/portal/v1';
 my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 my $TIME = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;

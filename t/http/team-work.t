@@ -11,19 +11,6 @@ use Test::More;
 use MIME::Base64 qw(encode_base64);
 use Atrium::Test;
 
-# HTTP::Tiny writes a request's head and body separately: without
-# TCP_NODELAY every request with a body waits out a delayed ACK (~40 ms).
-# (A candidate for Atrium::Test; kept here since this file may not touch it.)
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
-if (my $connect = HTTP::Tiny::Handle->can('connect')) {
-    no warnings 'redefine';
-    *HTTP::Tiny::Handle::connect = sub {
-        my $h = $connect->(@_);
-        setsockopt($h->{fh}, IPPROTO_TCP, TCP_NODELAY, 1) if $h && $h->{fh};
-        return $h;
-    };
-}
-
 my $BASE = '/api/portal/v1';
 my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 my $TIME = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
@@ -484,9 +471,10 @@ is_not_found(team_api($a, DELETE => "/team/deliverables/$dk{B}"), 'delete delive
 for my $list ("/team/projects/$ord/milestones", "/team/projects/$ord/tasks") {
     for my $forged ('2147483648.1', '9999999999.1', '-9999999999.1', 'x.1', '1.', '.1', '1.2.x') {
         $r = team_api($a, GET => "$list?cursor=" . b64url($forged));
-        is($r->{status}, 400, "$list forged cursor '$forged': 400")
+        (my $kind = $list) =~ s{.*/}{};
+        is($r->{status}, 400, "$kind: forged cursor '$forged': 400")
             or diag $r->{content};
-        is($r->{json}{code}, 'bad_query', 'bad_query');
+        is($r->{json}{code}, 'bad_query', "$kind: forged cursor '$forged': bad_query");
     }
 }
 for my $forged ('2026-02-30.1', 'tomorrow.1', '2026-01-01', '2026-01-01.x') {

@@ -74,6 +74,18 @@ sub new_api_key {
     return decode_json($line);
 }
 
+# HTTP::Tiny writes a request's head and body in two writes: without
+# TCP_NODELAY every request with a body waits out a delayed ACK (~40 ms).
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+if (my $connect = HTTP::Tiny::Handle->can('connect')) {
+    no warnings 'redefine';
+    *HTTP::Tiny::Handle::connect = sub {
+        my $h = $connect->(@_);
+        setsockopt($h->{fh}, IPPROTO_TCP, TCP_NODELAY, 1) if $h && $h->{fh};
+        return $h;
+    };
+}
+
 my $http = HTTP::Tiny->new(
     verify_SSL => 0,
     timeout    => 20,
