@@ -38,6 +38,9 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC := clang
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 
+# objects are kept (not deleted as intermediates of the fuzz drivers)
+.SECONDARY:
+
 .PHONY: all test-build fuzz-build fuzz run stop test bench lint clean deps format unit
 all: $(REL)/atrium-fcgi
 
