@@ -12,8 +12,9 @@ SHELL := /bin/bash
 CC ?= cc
 
 # fcgi has no .pc file on Debian: its flags are spelled out
-PKG_CFLAGS = $(shell pkg-config --cflags json-c libpq openssl libcurl 2>/dev/null)
-PKG_LIBS   = -lfcgi $(shell pkg-config --libs json-c libpq openssl libcurl 2>/dev/null)
+PKG_CFLAGS = $(shell pkg-config --cflags json-c libpq openssl libcurl libargon2 2>/dev/null) \
+	-DATRIUM_REPO_DIR='"$(CURDIR)"'
+PKG_LIBS   = -lfcgi $(shell pkg-config --libs json-c libpq openssl libcurl libargon2 2>/dev/null)
 
 WARN := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla \
@@ -25,9 +26,11 @@ TEST_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno
 SRC_DIR := fcgi-app
 # every module of the worker except main.c (unit tests link these)
 LIB_OBJS := arena.o json.o http.o router.o db.o log.o config.o page.o tenant.o audit.o util.o idem.o \
-	resource.o people.o projects.o work.o \
+	resource.o people.o projects.o work.o password.o token.o auth.o \
 	app.o routes.o
 UNIT_TESTS := arena json router http page
+# atrium-notifier: the outbox delivery daemon (its own main)
+NOTIFIER_OBJS := notifier.o mail.o template.o
 
 REL := build/release
 TST := build/test
@@ -42,7 +45,7 @@ FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
 .SECONDARY:
 
 .PHONY: all test-build fuzz-build fuzz run stop test bench lint clean deps format unit
-all: $(REL)/atrium-fcgi
+all: $(REL)/atrium-fcgi $(REL)/atrium-notifier
 
 $(REL)/%.o: $(SRC_DIR)/%.c | $(REL)
 	$(CC) $(WARN) $(RELEASE_FLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
@@ -52,6 +55,10 @@ $(TST)/%.o: $(SRC_DIR)/%.c | $(TST)
 $(REL)/atrium-fcgi: $(addprefix $(REL)/,$(LIB_OBJS) main.o)
 	$(CC) $(WARN) $(RELEASE_FLAGS) $^ $(PKG_LIBS) -o $@
 $(TST)/atrium-fcgi: $(addprefix $(TST)/,$(LIB_OBJS) main.o)
+	$(CC) $(WARN) $(TEST_FLAGS) $^ $(PKG_LIBS) -o $@
+$(REL)/atrium-notifier: $(addprefix $(REL)/,$(NOTIFIER_OBJS) $(LIB_OBJS))
+	$(CC) $(WARN) $(RELEASE_FLAGS) $^ $(PKG_LIBS) -o $@
+$(TST)/atrium-notifier: $(addprefix $(TST)/,$(NOTIFIER_OBJS) $(LIB_OBJS))
 	$(CC) $(WARN) $(TEST_FLAGS) $^ $(PKG_LIBS) -o $@
 
 $(TST)/unit/%: t/unit/%.c t/unit/tap.h $(addprefix $(TST)/,$(LIB_OBJS)) | $(TST)/unit
@@ -69,7 +76,7 @@ $(REL) $(TST) $(TST)/unit $(FUZZ):
 
 -include $(wildcard $(REL)/*.d $(TST)/*.d $(FUZZ)/*.d)
 
-test-build: $(TST)/atrium-fcgi $(addprefix $(TST)/unit/,$(UNIT_TESTS)) fuzz-build
+test-build: $(TST)/atrium-fcgi $(TST)/atrium-notifier $(addprefix $(TST)/unit/,$(UNIT_TESTS)) fuzz-build
 
 fuzz-build: $(addprefix $(FUZZ)/fuzz-,$(FUZZ_TARGETS))
 

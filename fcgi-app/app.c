@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "auth.h"
 #include "config.h"
 #include "db.h"
 #include "idem.h"
@@ -24,14 +25,15 @@ read_body(struct request *r, const struct route *rt)
 		}
 		return 0;
 	}
-	bool required = rt->body == BODY_CREATE || rt->body == BODY_PATCH;
+	bool required = rt->body != BODY_OPTIONAL;
 	if (http_read_json(r, required) != 0)
 		return ERR_INVALID;
 	if (r->json == NULL || rt->fields == NULL)
 		return 0;
 	struct json_errors e;
 	json_errors_init(r->arena, &e);
-	if (json_validate(r->arena, r->json, rt->fields, rt->body == BODY_CREATE, &e) != 0) {
+	bool create = rt->body == BODY_CREATE || rt->body == BODY_ACTION;
+	if (json_validate(r->arena, r->json, rt->fields, create, &e) != 0) {
 		http_problem_errors(r, e.list);
 		return ERR_INVALID;
 	}
@@ -87,8 +89,9 @@ run(struct request *r, enum route_result rr, const char *allow)
 			return r->status != 0 ? 0 : rc;
 		break;
 	case SURFACE_CLIENT:
-		http_problem(r, 401, "unauthorized", "a portal access token is required");
-		return 0;
+		if ((rc = auth_client(r)) != 0)
+			return r->status != 0 ? 0 : rc;
+		break;
 	case SURFACE_PUBLIC:
 	case SURFACE_HEALTH:
 		break;
@@ -147,7 +150,7 @@ app_handle(struct request *r)
 		http_problem(r, 500, "internal",
 		             "an internal error occurred; quote the request id");
 	}
-	if (r->status >= 400) {
+	if (r->status >= 400 && !r->commit_on_error) {
 		db_rollback(r);
 		return;
 	}

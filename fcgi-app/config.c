@@ -49,7 +49,29 @@ config_load(void)
 	if (config.api_host != NULL && *config.api_host == '\0')
 		config.api_host = NULL;
 	if (int_setting("ATRIUM_TENANT_CACHE_TTL", 5, 0, 3600, &config.tenant_cache_ttl) != 0 ||
-	    int_setting("ATRIUM_PUBLIC_PORT", 443, 1, 65535, &config.public_port) != 0)
+	    int_setting("ATRIUM_PUBLIC_PORT", 443, 1, 65535, &config.public_port) != 0 ||
+	    int_setting("ATRIUM_ACCESS_TTL", 900, 30, 900, &config.access_ttl) != 0 ||
+	    int_setting("ATRIUM_REFRESH_TTL", 2592000, 60, 31536000, &config.refresh_ttl) != 0 ||
+	    int_setting("ATRIUM_REFRESH_GRACE_S", 60, 0, 600, &config.refresh_grace) != 0 ||
+	    int_setting("ATRIUM_INVITE_TTL", 604800, 60, 2592000, &config.invite_ttl) != 0 ||
+	    int_setting("ATRIUM_RESET_TTL", 3600, 60, 86400, &config.reset_ttl) != 0 ||
+	    int_setting("ATRIUM_LOCKOUT_BASE_S", 900, 1, 86400, &config.lockout_base) != 0 ||
+	    int_setting("ATRIUM_ARGON2_M_KIB", 19456, 19456, 4194304, &config.argon2_m_kib) != 0 ||
+	    int_setting("ATRIUM_ARGON2_T", 2, 2, 100, &config.argon2_t) != 0 ||
+	    int_setting("ATRIUM_ARGON2_P", 1, 1, 16, &config.argon2_p) != 0)
 		return -1;
+	config.jwt_private_key_file = getenv("ATRIUM_JWT_PRIVATE_KEY_FILE");
+	config.jwt_kid = getenv("ATRIUM_JWT_KID");
+	config.jwt_public_keys_dir = getenv("ATRIUM_JWT_PUBLIC_KEYS_DIR");
+	config.jwt_issuer = getenv("ATRIUM_JWT_ISSUER");
+	if (config.jwt_issuer == NULL || *config.jwt_issuer == '\0')
+		config.jwt_issuer = "atrium";
+	config.common_passwords_file = getenv("ATRIUM_COMMON_PASSWORDS_FILE");
+#ifdef ATRIUM_REPO_DIR
+	/* a development build finds the list in its own checkout */
+	if (config.common_passwords_file == NULL || *config.common_passwords_file == '\0')
+		config.common_passwords_file = ATRIUM_REPO_DIR
+		        "/node_modules/@zxcvbn-ts/language-common/src/passwords.json";
+#endif
 	return 0;
 }

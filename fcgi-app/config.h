@@ -10,6 +10,22 @@ struct config {
 	const char *api_host; /* ATRIUM_API_HOST or NULL */
 	int tenant_cache_ttl; /* ATRIUM_TENANT_CACHE_TTL seconds (default 5) */
 	int public_port;      /* ATRIUM_PUBLIC_PORT (default 443) */
+
+	/* client identity */
+	const char *jwt_private_key_file;  /* ATRIUM_JWT_PRIVATE_KEY_FILE (PEM, P-256) */
+	const char *jwt_kid;               /* ATRIUM_JWT_KID: the signing key's id */
+	const char *jwt_public_keys_dir;   /* ATRIUM_JWT_PUBLIC_KEYS_DIR: <kid>.pem each */
+	const char *jwt_issuer;            /* ATRIUM_JWT_ISSUER (default "atrium") */
+	const char *common_passwords_file; /* ATRIUM_COMMON_PASSWORDS_FILE */
+	int access_ttl;                    /* ATRIUM_ACCESS_TTL seconds (900) */
+	int refresh_ttl;                   /* ATRIUM_REFRESH_TTL seconds (2592000, sliding) */
+	int refresh_grace;                 /* ATRIUM_REFRESH_GRACE_S (60) */
+	int invite_ttl;                    /* ATRIUM_INVITE_TTL (604800) */
+	int reset_ttl;                     /* ATRIUM_RESET_TTL (3600) */
+	int lockout_base;                  /* ATRIUM_LOCKOUT_BASE_S (900): first lock, doubles */
+	int argon2_m_kib;                  /* ATRIUM_ARGON2_M_KIB (19456) */
+	int argon2_t;                      /* ATRIUM_ARGON2_T (2) */
+	int argon2_p;                      /* ATRIUM_ARGON2_P (1) */
 };
 
 extern struct config config;

@@ -54,6 +54,9 @@ struct request {
 	struct tenant tenant;
 	char api_key_id[37]; /* set after team authentication */
 	char team_member_id[37];
+	char portal_user_id[37]; /* set after client authentication */
+	char session_id[37];
+	bool commit_on_error; /* an error answer whose writes must stay (throttle) */
 
 	/* the answer */
 	int status;

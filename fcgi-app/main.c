@@ -18,6 +18,8 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "password.h"
+#include "token.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -48,7 +50,7 @@ main(void)
 {
 	FCGX_Request fr;
 	install_signals();
-	if (config_load() != 0)
+	if (config_load() != 0 || token_init() != 0 || password_init() != 0)
 		return 2;
 	if (FCGX_Init() != 0) {
 		fputs("atrium: FCGX_Init failed\n", stderr);

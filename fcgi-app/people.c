@@ -3,6 +3,7 @@
  */
 #include <string.h>
 
+#include "auth.h"
 #include "json.h"
 #include "people.h"
 #include "resource.h"
@@ -250,7 +251,11 @@ h_client_patch(struct request *r)
 			return 0;
 		}
 	}
-	return email_conflict(r, res_patch(r, &client_resource));
+	int rc = email_conflict(r, res_patch(r, &client_resource));
+	/* a disabled account's sessions end now, not when their tokens expire */
+	if (rc == 0 && r->status == 200 && status != NULL && strcmp(status, "disabled") == 0)
+		rc = auth_revoke_user_sessions(r, res_param(r, 0), "disabled", NULL);
+	return rc;
 }
 
 int

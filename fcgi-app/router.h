@@ -30,6 +30,7 @@ enum body_mode {
 	BODY_OPTIONAL, /* an action: a body, when present, must be an object */
 	BODY_CREATE,   /* required object, FF_REQUIRED fields enforced */
 	BODY_PATCH,    /* required object, only the fields sent */
+	BODY_ACTION,   /* required object, FF_REQUIRED enforced, not a create */
 };
 
 struct route {

@@ -7,6 +7,7 @@
 #include "router.h"
 #include "tenant.h"
 #include "audit.h"
+#include "auth.h"
 #include "people.h"
 #include "projects.h"
 #include "work.h"
@@ -33,6 +34,26 @@ h_healthz(struct request *r)
 const struct route routes[] = {
         {"GET", "/healthz", SURFACE_HEALTH, BODY_NONE, NULL, h_healthz, NULL},
         {"GET", "/branding", SURFACE_PUBLIC, BODY_NONE, NULL, h_branding_get, NULL},
+        {"GET", "/.well-known/jwks.json", SURFACE_PUBLIC, BODY_NONE, NULL, h_jwks, NULL},
+
+        {"POST", "/auth/invite/inspect", SURFACE_PUBLIC, BODY_ACTION, token_fields,
+         h_invite_inspect, NULL},
+        {"POST", "/auth/invite/accept", SURFACE_PUBLIC, BODY_ACTION, accept_fields, h_invite_accept,
+         NULL},
+        {"POST", "/auth/login", SURFACE_PUBLIC, BODY_ACTION, login_fields, h_login, NULL},
+        {"POST", "/auth/refresh", SURFACE_PUBLIC, BODY_OPTIONAL, NULL, h_refresh, NULL},
+        {"POST", "/auth/logout", SURFACE_CLIENT, BODY_OPTIONAL, NULL, h_logout, NULL},
+        {"POST", "/auth/password/forgot", SURFACE_PUBLIC, BODY_ACTION, forgot_fields,
+         h_password_forgot, NULL},
+        {"POST", "/auth/password/reset", SURFACE_PUBLIC, BODY_ACTION, reset_fields,
+         h_password_reset, NULL},
+        {"GET", "/auth/sessions", SURFACE_CLIENT, BODY_NONE, NULL, h_sessions_list, LIST},
+        {"DELETE", "/auth/sessions/{id}", SURFACE_CLIENT, BODY_NONE, NULL, h_session_delete, NULL},
+
+        {"GET", "/me", SURFACE_CLIENT, BODY_NONE, NULL, h_me_get, NULL},
+        {"PATCH", "/me", SURFACE_CLIENT, BODY_PATCH, me_fields, h_me_patch, NULL},
+        {"POST", "/me/password", SURFACE_CLIENT, BODY_ACTION, me_password_fields, h_me_password,
+         NULL},
 
         {"GET", "/team/branding", SURFACE_TEAM, BODY_NONE, NULL, h_team_branding_get, NULL},
         {"PATCH", "/team/branding", SURFACE_TEAM, BODY_PATCH, branding_patch_fields,
@@ -58,6 +79,8 @@ const struct route routes[] = {
         {"PATCH", "/team/clients/{id}", SURFACE_TEAM, BODY_PATCH, client_fields, h_client_patch,
          NULL},
         {"DELETE", "/team/clients/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_client_delete, NULL},
+        {"POST", "/team/clients/{id}/invite", SURFACE_TEAM, BODY_OPTIONAL, invite_fields,
+         h_client_invite, NULL},
 
         {"GET", "/team/projects", SURFACE_TEAM, BODY_NONE, NULL, h_projects_list,
          LIST " status q client_id " DUE},
