@@ -25,14 +25,15 @@ read_body(struct request *r, const struct route *rt)
 		}
 		return 0;
 	}
-	bool required = rt->body != BODY_OPTIONAL;
+	bool required = rt->body != BODY_OPTIONAL && rt->body != BODY_CREATE_OPTIONAL;
 	if (http_read_json(r, required) != 0)
 		return ERR_INVALID;
 	if (r->json == NULL || rt->fields == NULL)
 		return 0;
 	struct json_errors e;
 	json_errors_init(r->arena, &e);
-	bool create = rt->body == BODY_CREATE || rt->body == BODY_ACTION;
+	bool create = rt->body == BODY_CREATE || rt->body == BODY_ACTION ||
+	              rt->body == BODY_CREATE_OPTIONAL;
 	if (json_validate(r->arena, r->json, rt->fields, create, &e) != 0) {
 		http_problem_errors(r, e.list);
 		return ERR_INVALID;
@@ -106,7 +107,8 @@ run(struct request *r, enum route_result rr, const char *allow)
 	}
 	if (read_body(r, r->route) != 0)
 		return 0;
-	if (r->route->body == BODY_CREATE && strcmp(r->method, "POST") == 0)
+	if ((r->route->body == BODY_CREATE || r->route->body == BODY_CREATE_OPTIONAL) &&
+	    strcmp(r->method, "POST") == 0)
 		return idem_run(r, r->route->handler);
 	return r->route->handler(r);
 }

@@ -408,6 +408,9 @@ h_client_invite(struct request *r)
 	json_object *o = json_new_object(r->arena);
 	json_add_str(o, "invite_id", invite_id);
 	json_add_str(o, "expires_at", expires);
+	/* an Idempotency-Key replay never repeats the link: the token is not
+	 * stored anywhere, not even for replays */
+	r->replay_body = json_render(r->arena, o, NULL);
 	if (strcmp(delivery, "link") == 0)
 		json_add_str(o, "invite_url", link);
 	http_json(r, 201, o);

@@ -68,6 +68,7 @@ struct request {
 	const char *cache_control; /* NULL: no-store (the default for the API) */
 	const char *location;      /* Location header of a 201, or NULL */
 	bool replayed;             /* answer replayed for an Idempotency-Key */
+	const char *replay_body;   /* what a replay answers, when not the body (secrets) */
 
 	/* test builds only (-DATRIUM_FAULTS): the x-atrium-fault: db=N header
 	 * makes the Nth database call of the request fail */

@@ -31,6 +31,7 @@ enum body_mode {
 	BODY_CREATE,   /* required object, FF_REQUIRED fields enforced */
 	BODY_PATCH,    /* required object, only the fields sent */
 	BODY_ACTION,   /* required object, FF_REQUIRED enforced, not a create */
+	BODY_CREATE_OPTIONAL, /* a create whose body may be omitted */
 };
 
 struct route {

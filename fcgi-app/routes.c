@@ -79,7 +79,7 @@ const struct route routes[] = {
         {"PATCH", "/team/clients/{id}", SURFACE_TEAM, BODY_PATCH, client_fields, h_client_patch,
          NULL},
         {"DELETE", "/team/clients/{id}", SURFACE_TEAM, BODY_NONE, NULL, h_client_delete, NULL},
-        {"POST", "/team/clients/{id}/invite", SURFACE_TEAM, BODY_OPTIONAL, invite_fields,
+        {"POST", "/team/clients/{id}/invite", SURFACE_TEAM, BODY_CREATE_OPTIONAL, invite_fields,
          h_client_invite, NULL},
 
         {"GET", "/team/projects", SURFACE_TEAM, BODY_NONE, NULL, h_projects_list,
