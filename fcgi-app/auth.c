@@ -593,10 +593,10 @@ locked(struct request *r, const char *seconds)
 	return 0;
 }
 
-/* A wrong password (or no account): counted, and committed although the
- * answer is an error. */
+/* Counts a wrong password for key (locking it after LOCK_AFTER); the count
+ * is committed although the answer is an error. */
 static int
-login_failed(struct request *r, const char *key)
+count_failure(struct request *r, const char *key)
 {
 	const char *p[2] = {r->tenant.id, key};
 	PGresult *res = db_exec(r, &q_throttle_fail, p);
@@ -610,6 +610,29 @@ login_failed(struct request *r, const char *key)
 			return ERR_DB;
 	}
 	r->commit_on_error = true;
+	return 0;
+}
+
+/* The lock of key, answered as 429; 1 when locked, 0 when not. */
+static int
+check_lock(struct request *r, const char *key, int *rc)
+{
+	const char *p[2] = {r->tenant.id, key};
+	PGresult *res = db_exec(r, &q_throttle_get, p);
+	*rc = res == NULL ? ERR_DB : 0;
+	if (res == NULL || PQntuples(res) != 1)
+		return res == NULL;
+	locked(r, db_get(res, 0, 0));
+	return 1;
+}
+
+/* A wrong password (or no account). */
+static int
+login_failed(struct request *r, const char *key)
+{
+	int rc = count_failure(r, key);
+	if (rc != 0)
+		return rc;
 	http_problem(r, 401, "invalid_credentials", "the email or the password is wrong");
 	return 0;
 }
@@ -621,13 +644,12 @@ h_login(struct request *r)
 	size_t pwn = body_len(r, "password");
 	const char *key = lower_dup(r, email);
 	const char *p[2] = {r->tenant.id, key};
-	PGresult *res = db_exec(r, &q_throttle_get, p);
-	if (res == NULL)
-		return ERR_DB;
-	if (PQntuples(res) == 1)
-		return locked(r, db_get(res, 0, 0));
+	int rc = 0;
+	if (check_lock(r, key, &rc))
+		return rc;
 	const char *u[2] = {r->tenant.id, email};
-	if ((res = db_exec(r, &q_login_user, u)) == NULL)
+	PGresult *res = db_exec(r, &q_login_user, u);
+	if (res == NULL)
 		return ERR_DB;
 	const char *hash = PQntuples(res) == 1 ? db_get(res, 0, 1) : NULL;
 	/* the same argon2 work whether or not the account exists */
@@ -964,8 +986,16 @@ h_me_password(struct request *r)
 	PGresult *res = db_exec(r, &q_me_hash, p);
 	if (res == NULL || PQntuples(res) != 1)
 		return ERR_DB;
+	/* guesses of the current password count like wrong logins (a stolen
+	 * access token must not become an unlimited password oracle) */
+	const char *key = lower_dup(r, db_get(res, 0, 1));
+	int rc = 0;
+	if (check_lock(r, key, &rc))
+		return rc;
 	if (!password_verify(db_get(res, 0, 0), body_str(r, "current_password"),
 	                     body_len(r, "current_password"))) {
+		if ((rc = count_failure(r, key)) != 0)
+			return rc;
 		http_problem(r, 403, "invalid_credentials", "the current password is wrong");
 		return 0;
 	}
