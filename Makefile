@@ -28,7 +28,7 @@ SRC_DIR := fcgi-app
 LIB_OBJS := arena.o json.o http.o router.o db.o log.o config.o page.o tenant.o audit.o util.o idem.o \
 	resource.o people.o projects.o work.o password.o token.o auth.o \
 	app.o routes.o
-UNIT_TESTS := arena json router http page
+UNIT_TESTS := arena json router http page template
 # atrium-notifier: the outbox delivery daemon (its own main)
 NOTIFIER_OBJS := notifier.o mail.o template.o
 
@@ -70,6 +70,9 @@ $(FUZZ)/%.o: $(SRC_DIR)/%.c | $(FUZZ)
 $(FUZZ)/fuzz-%: t/fuzz/%.c $(addprefix $(FUZZ)/,$(LIB_OBJS)) | $(FUZZ)
 	$(FUZZ_CC) $(WARN) -Wno-missing-prototypes $(FUZZ_FLAGS) -fsanitize=fuzzer -I$(SRC_DIR) \
 		$(PKG_CFLAGS) $< $(addprefix $(FUZZ)/,$(LIB_OBJS)) $(PKG_LIBS) -o $@
+
+# the template test compiles the renderer and mail builder in itself
+$(TST)/unit/template: $(SRC_DIR)/template.c $(SRC_DIR)/mail.c
 
 $(REL) $(TST) $(TST)/unit $(FUZZ):
 	mkdir -p $@

@@ -112,10 +112,11 @@ idem_run(struct request *r, int (*handler)(struct request *r))
 		return rc;
 	char status[8];
 	snprintf(status, sizeof(status), "%d", r->status);
-	const char *body = r->replay_body != NULL
-	                           ? r->replay_body
-	                           : arena_strndup(r->arena, r->resp_body != NULL ? r->resp_body : "",
-	                                           r->resp_len);
+	const char *body =
+	        r->replay_body != NULL
+	                ? r->replay_body
+	                : arena_strndup(r->arena, r->resp_body != NULL ? r->resp_body : "",
+	                                r->resp_len);
 	const char *pp[8] = {r->tenant.id, cred, path, key, hash, status, r->location, body};
 	if (db_exec(r, &q_idem_put, pp) == NULL)
 		return ERR_DB;

@@ -45,8 +45,8 @@ log_escape(char *out, size_t out_len, const char *s)
 	out[o] = '\0';
 }
 
-static void
-timestamp(char *out, size_t n)
+void
+log_timestamp(char *out, size_t n)
 {
 	struct timeval tv;
 	struct tm tm;
@@ -57,8 +57,8 @@ timestamp(char *out, size_t n)
 		snprintf(out + w, n - w, ".%03ldZ", (long)(tv.tv_usec / 1000));
 }
 
-static void
-write_line(char *line, int len, size_t cap)
+void
+log_write_line(char *line, int len, size_t cap)
 {
 	if (len < 0)
 		return;
@@ -75,7 +75,7 @@ void
 log_access(const struct request *r)
 {
 	char line[LIMIT_LOG_LINE], ts[40], method[16], route[256], code[48], tenant[48];
-	timestamp(ts, sizeof(ts));
+	log_timestamp(ts, sizeof(ts));
 	log_escape(method, sizeof(method), r->method);
 	log_escape(route, sizeof(route),
 	           r->route != NULL ? r->route->pattern : (r->route_name ? r->route_name : "-"));
@@ -87,17 +87,14 @@ log_access(const struct request *r)
 	                 "\"us\":%llu}",
 	                 ts, r->request_id, tenant, method, route, r->status, code,
 	                 (unsigned long long)(http_now_us() - r->start_us));
-	write_line(line, n, sizeof(line));
+	log_write_line(line, n, sizeof(line));
 }
 
 void
-log_error(const struct request *r, const char *fmt, ...)
+log_vmessage(const char *level, const char *rid, const char *fmt, va_list ap)
 {
 	char msg[1024], esc[1400], ts[40], line[LIMIT_LOG_LINE];
-	va_list ap;
-	va_start(ap, fmt);
 	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (m < 0)
 		return;
 	/* libpq messages end in a newline */
@@ -105,10 +102,22 @@ log_error(const struct request *r, const char *fmt, ...)
 	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
 		msg[--len] = '\0';
 	log_escape(esc, sizeof(esc), msg);
-	timestamp(ts, sizeof(ts));
-	int n = snprintf(
-	        line, sizeof(line),
-	        "{\"t\":\"%s\",\"level\":\"error\",\"rid\":\"%s\",\"pid\":%ld,\"msg\":\"%s\"}", ts,
-	        r != NULL ? r->request_id : "", (long)getpid(), esc);
-	write_line(line, n, sizeof(line));
+	log_timestamp(ts, sizeof(ts));
+	int n = rid != NULL ? snprintf(line, sizeof(line),
+	                               "{\"t\":\"%s\",\"level\":\"%s\",\"rid\":\"%s\",\"pid\":%ld,"
+	                               "\"msg\":\"%s\"}",
+	                               ts, level, rid, (long)getpid(), esc)
+	                    : snprintf(line, sizeof(line),
+	                               "{\"t\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"msg\":\"%s\"}",
+	                               ts, level, (long)getpid(), esc);
+	log_write_line(line, n, sizeof(line));
+}
+
+void
+log_error(const struct request *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmessage("error", r != NULL ? r->request_id : "", fmt, ap);
+	va_end(ap);
 }

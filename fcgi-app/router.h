@@ -26,11 +26,11 @@ enum surface {
 };
 
 enum body_mode {
-	BODY_NONE,     /* a body is refused (400) */
-	BODY_OPTIONAL, /* an action: a body, when present, must be an object */
-	BODY_CREATE,   /* required object, FF_REQUIRED fields enforced */
-	BODY_PATCH,    /* required object, only the fields sent */
-	BODY_ACTION,   /* required object, FF_REQUIRED enforced, not a create */
+	BODY_NONE,            /* a body is refused (400) */
+	BODY_OPTIONAL,        /* an action: a body, when present, must be an object */
+	BODY_CREATE,          /* required object, FF_REQUIRED fields enforced */
+	BODY_PATCH,           /* required object, only the fields sent */
+	BODY_ACTION,          /* required object, FF_REQUIRED enforced, not a create */
 	BODY_CREATE_OPTIONAL, /* a create whose body may be omitted */
 };
 

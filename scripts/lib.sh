@@ -84,10 +84,22 @@ atrium_defaults() {
 	: "${ATRIUM_ACCESS_TTL:=900}"
 	: "${ATRIUM_REFRESH_GRACE_S:=60}"
 	: "${ATRIUM_INVITE_TTL:=604800}"
+	# the client identity's settings (ranges checked by the worker, config.c)
+	: "${ATRIUM_REFRESH_TTL:=2592000}"
+	: "${ATRIUM_RESET_TTL:=3600}"
+	: "${ATRIUM_LOCKOUT_BASE_S:=900}"
+	: "${ATRIUM_ARGON2_M_KIB:=19456}"
+	: "${ATRIUM_ARGON2_T:=2}"
+	: "${ATRIUM_ARGON2_P:=1}"
+	: "${ATRIUM_COMMON_PASSWORDS_FILE:=$ATRIUM_REPO/node_modules/@zxcvbn-ts/language-common/src/passwords.json}"
 	: "${ATRIUM_DIGEST_WINDOW_S:=300}"
 	: "${ATRIUM_TENANT_CACHE_TTL:=5}"
 	: "${ATRIUM_S3_BUCKET:=atrium}"
 	: "${ATRIUM_S3_REGION:=us-east-1}"
+	: "${ATRIUM_NOTIFY_MAX_ATTEMPTS:=8}"
+	: "${ATRIUM_NOTIFY_POLL_S:=5}"
+	: "${ATRIUM_TEMPLATE_DIR:=$ATRIUM_REPO/fcgi-app/templates}"
+	ATRIUM_TEMPLATE_DIR="$(realpath -m -- "$ATRIUM_TEMPLATE_DIR")"
 
 	case ${ATRIUM_FSYNC,,} in
 	on | 1 | true | yes) ATRIUM_FSYNC=on ;;
@@ -107,7 +119,8 @@ atrium_defaults() {
 		seen+="${!v} "
 	done
 	for v in ATRIUM_WORKERS ATRIUM_AUTH_BURST ATRIUM_ACCESS_TTL ATRIUM_REFRESH_GRACE_S \
-		ATRIUM_INVITE_TTL ATRIUM_DIGEST_WINDOW_S ATRIUM_TENANT_CACHE_TTL; do
+		ATRIUM_INVITE_TTL ATRIUM_DIGEST_WINDOW_S ATRIUM_TENANT_CACHE_TTL ATRIUM_REFRESH_TTL \
+		ATRIUM_RESET_TTL ATRIUM_LOCKOUT_BASE_S ATRIUM_ARGON2_M_KIB ATRIUM_ARGON2_T ATRIUM_ARGON2_P; do
 		is_uint "${!v}" || die "$v must be a non-negative integer (got '${!v}')"
 	done
 	((ATRIUM_WORKERS >= 1 && ATRIUM_WORKERS <= 256)) || die "ATRIUM_WORKERS must be 1-256"
@@ -119,11 +132,24 @@ atrium_defaults() {
 	[[ $ATRIUM_LISTEN_ADDR =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
 		die "ATRIUM_LISTEN_ADDR must be an IPv4 address (got '$ATRIUM_LISTEN_ADDR')"
 	[[ $ATRIUM_S3_BUCKET =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die "ATRIUM_S3_BUCKET is not a valid bucket name"
+	# The notifier's sender: noreply@ the base domain unless set.
+	: "${ATRIUM_MAIL_FROM:=noreply@$ATRIUM_BASE_DOMAIN}"
+	[[ ${#ATRIUM_MAIL_FROM} -le 254 && $ATRIUM_MAIL_FROM =~ ^[A-Za-z0-9._+-]+@[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] ||
+		die "ATRIUM_MAIL_FROM must be a plain address like noreply@example.com (got '$ATRIUM_MAIL_FROM')"
+	if ! [[ $ATRIUM_NOTIFY_MAX_ATTEMPTS =~ ^[0-9]{1,3}$ ]] ||
+		((10#$ATRIUM_NOTIFY_MAX_ATTEMPTS < 1 || 10#$ATRIUM_NOTIFY_MAX_ATTEMPTS > 100)); then
+		die "ATRIUM_NOTIFY_MAX_ATTEMPTS must be 1-100 (got '$ATRIUM_NOTIFY_MAX_ATTEMPTS')"
+	fi
+	if ! [[ $ATRIUM_NOTIFY_POLL_S =~ ^[0-9]{1,4}$ ]] ||
+		((10#$ATRIUM_NOTIFY_POLL_S < 1 || 10#$ATRIUM_NOTIFY_POLL_S > 3600)); then
+		die "ATRIUM_NOTIFY_POLL_S must be 1-3600 seconds (got '$ATRIUM_NOTIFY_POLL_S')"
+	fi
 	[[ $ATRIUM_S3_REGION =~ ^[a-z0-9-]{1,32}$ ]] || die "ATRIUM_S3_REGION is not a valid region name"
 
 	is_safe_path "$ATRIUM_STACK_DIR" ||
 		die "ATRIUM_STACK_DIR '$ATRIUM_STACK_DIR' must be an absolute path made of [A-Za-z0-9._/+-] only (it is written unquoted into DSNs, pgpass and nginx.conf)"
 	is_safe_path "$ATRIUM_BIN_DIR" || die "ATRIUM_BIN_DIR '$ATRIUM_BIN_DIR' must be an absolute path made of [A-Za-z0-9._/+-] only"
+	is_safe_path "$ATRIUM_TEMPLATE_DIR" || die "ATRIUM_TEMPLATE_DIR '$ATRIUM_TEMPLATE_DIR' must be an absolute path made of [A-Za-z0-9._/+-] only"
 	is_safe_path "$ATRIUM_REPO" || die "the repository path '$ATRIUM_REPO' must be made of [A-Za-z0-9._/+-] only"
 	# Unix socket paths are limited to 107 bytes; the longest one we create is
 	# DIR/run/atrium-fcgi.sock.
@@ -170,6 +196,55 @@ env_quote() {
 	local v=$1
 	[[ $v != *$'\n'* ]] || die "refusing to write a value containing a newline into atrium.env"
 	printf "'%s'" "${v//\'/\'\\\'\'}"
+}
+
+# ------------------------------------------------------------ environments
+
+# The keys of atrium.env (scripts/stack; scripts/docker/entrypoint writes the
+# same less ATRIUM_PG_SOCKET_DIR).  What each daemon gets of them:
+ATRIUM_ENV_KEYS=(
+	ATRIUM_STACK_DIR ATRIUM_BASE_DOMAIN ATRIUM_API_HOST ATRIUM_LISTEN_ADDR
+	ATRIUM_HTTPS_PORT ATRIUM_HTTP_PORT ATRIUM_PUBLIC_PORT ATRIUM_PG_PORT
+	ATRIUM_S3_PORT ATRIUM_SMTP_PORT ATRIUM_MAILVIEW_PORT
+	ATRIUM_WORKERS ATRIUM_BIN_DIR ATRIUM_FSYNC ATRIUM_AUTH_RATE ATRIUM_AUTH_BURST
+	ATRIUM_FCGI_SOCKET ATRIUM_PG_SOCKET_DIR ATRIUM_DB_DSN ATRIUM_DB_ADMIN_DSN PGPASSFILE
+	ATRIUM_NOTIFIER_DSN
+	ATRIUM_S3_ENDPOINT ATRIUM_S3_BUCKET ATRIUM_S3_REGION
+	ATRIUM_S3_ACCESS_KEY_ID ATRIUM_S3_SECRET_ACCESS_KEY
+	ATRIUM_SMTP_URL ATRIUM_SMTP_STARTTLS ATRIUM_MAIL_FROM ATRIUM_TEMPLATE_DIR
+	ATRIUM_NOTIFY_MAX_ATTEMPTS ATRIUM_NOTIFY_POLL_S
+	ATRIUM_MAILDIR ATRIUM_MAILVIEW_URL
+	ATRIUM_JWT_KID ATRIUM_JWT_PRIVATE_KEY_FILE ATRIUM_JWT_PUBLIC_KEYS_DIR
+	ATRIUM_TLS_CERT_FILE ATRIUM_LOG_DIR
+	ATRIUM_ACCESS_TTL ATRIUM_REFRESH_GRACE_S ATRIUM_INVITE_TTL
+	ATRIUM_REFRESH_TTL ATRIUM_RESET_TTL ATRIUM_LOCKOUT_BASE_S
+	ATRIUM_ARGON2_M_KIB ATRIUM_ARGON2_T ATRIUM_ARGON2_P ATRIUM_COMMON_PASSWORDS_FILE
+	ATRIUM_DIGEST_WINDOW_S ATRIUM_TENANT_CACHE_TTL
+)
+# The workers: not the owner role's DSN and passfile, not the notifier's DSN.
+ATRIUM_WORKER_ENV_EXCLUDE=" ATRIUM_DB_ADMIN_DSN PGPASSFILE ATRIUM_NOTIFIER_DSN "
+# The notifier: none of the database credentials but its own, and none of
+# the S3 and JWT secrets (it sends mail, nothing else).
+ATRIUM_NOTIFIER_ENV_EXCLUDE=" ATRIUM_DB_ADMIN_DSN PGPASSFILE ATRIUM_DB_DSN ATRIUM_S3_ACCESS_KEY_ID ATRIUM_S3_SECRET_ACCESS_KEY ATRIUM_JWT_PRIVATE_KEY_FILE "
+
+# Prints KEY=VALUE lines (one per element, for an array) of a daemon's clean
+# environment: PATH, the keys of KEYS_ARRAY_NAME not named in EXCLUDE, and
+# the sanitizer options of a test build.  Values come from the shell's
+# variables (compute_env, or atrium.env once loaded).
+#   mapfile -t envv < <(daemon_env ATRIUM_ENV_KEYS "$ATRIUM_NOTIFIER_ENV_EXCLUDE")
+daemon_env() {
+	local -n keys=$1
+	local exclude=$2 k
+	printf '%s\n' "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for k in "${keys[@]}"; do
+		[[ $exclude == *" $k "* ]] && continue
+		[[ ${!k+set} ]] || continue
+		printf '%s\n' "$k=${!k}"
+	done
+	for k in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+		[[ -n ${!k:-} ]] && printf '%s\n' "$k=${!k}"
+	done
+	return 0
 }
 
 # ---------------------------------------------------------------- processes
@@ -321,35 +396,48 @@ atrium_psql() {
 
 # Roles, database and privileges: atrium_owner runs the migrations and owns
 # the schema; atrium_app (what the workers use) owns nothing and has no
-# BYPASSRLS.  Idempotent, and run at every start so that the role passwords
-# always match OWNER_PW_FILE and APP_PW_FILE.  SU_DSN: a superuser
-# connection (its password from the DSN's passfile or PGPASSWORD).  The role
-# passwords travel through the environment and psql's \getenv, never on a
-# command line (visible in ps) nor in SQL text.  Used by scripts/stack and
-# scripts/docker/entrypoint.
-#   atrium_pg_bootstrap SU_DSN OWNER_PW_FILE APP_PW_FILE
+# BYPASSRLS; atrium_notifier (the outbox daemon) owns nothing, has no
+# BYPASSRLS and gets its table privileges and policies from the migrations
+# (sql/004), so it must exist before they run.  Idempotent, and run at every
+# start so that the role passwords always match OWNER_PW_FILE, APP_PW_FILE
+# and NOTIFIER_PW_FILE.  SU_DSN: a superuser connection (its password from
+# the DSN's passfile or PGPASSWORD).  The role passwords travel through the
+# environment and psql's \getenv, never on a command line (visible in ps)
+# nor in SQL text.  Used by scripts/stack and scripts/docker/entrypoint.
+#   atrium_pg_bootstrap SU_DSN OWNER_PW_FILE APP_PW_FILE NOTIFIER_PW_FILE
 atrium_pg_bootstrap() {
-	local su_dsn=$1 owner_pw app_pw
+	local su_dsn=$1 owner_pw app_pw notifier_pw
 	owner_pw=$(<"$2") || return 1
 	app_pw=$(<"$3") || return 1
-	ATRIUM_OWNER_PW=$owner_pw ATRIUM_APP_PW=$app_pw atrium_psql "$su_dsn" <<'SQL'
+	notifier_pw=$(<"$4") || return 1
+	ATRIUM_OWNER_PW=$owner_pw ATRIUM_APP_PW=$app_pw ATRIUM_NOTIFIER_PW=$notifier_pw \
+		atrium_psql "$su_dsn" <<'SQL'
 \getenv owner_pw ATRIUM_OWNER_PW
 \getenv app_pw ATRIUM_APP_PW
+\getenv notifier_pw ATRIUM_NOTIFIER_PW
 SELECT 'CREATE ROLE atrium_owner' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'atrium_owner') \gexec
 SELECT 'CREATE ROLE atrium_app' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'atrium_app') \gexec
+SELECT 'CREATE ROLE atrium_notifier' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'atrium_notifier') \gexec
 -- The owner runs migrations; the app role is what the workers use: not an
 -- owner of anything, no BYPASSRLS, so row-level security always applies.
+-- The notifier role likewise; it reads every tenant's outbox only through
+-- the policies written for it by name in the migrations.
 ALTER ROLE atrium_owner WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'owner_pw';
 ALTER ROLE atrium_app WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'app_pw';
+ALTER ROLE atrium_notifier WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'notifier_pw';
 SELECT 'CREATE DATABASE atrium OWNER atrium_owner ENCODING ''UTF8'' TEMPLATE template0'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'atrium') \gexec
 ALTER DATABASE atrium OWNER TO atrium_owner;
 REVOKE ALL ON DATABASE atrium FROM PUBLIC;
 GRANT CONNECT ON DATABASE atrium TO atrium_app;
+GRANT CONNECT ON DATABASE atrium TO atrium_notifier;
 \connect atrium
 ALTER SCHEMA public OWNER TO atrium_owner;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO atrium_app;
+-- No default privileges for the notifier: each table it may touch is
+-- granted by name in a migration (sql/004), everything else stays closed.
+GRANT USAGE ON SCHEMA public TO atrium_notifier;
 -- Everything the owner creates later (migrations) is usable by the app
 -- role, without per-table GRANTs in the migrations.
 ALTER DEFAULT PRIVILEGES FOR ROLE atrium_owner IN SCHEMA public
