@@ -10,6 +10,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use JSON::PP;
 use Atrium::Test;
+use Atrium::Checks;
 use Atrium::Auth;
 
 my $a = new_tenant();
@@ -20,15 +21,6 @@ my $u = onboard($a, name => 'Helena Me', company => 'Acme Ltda');
 my $tok = $u->{access};
 sub me { client_api($a, $tok, GET => '/me') }
 sub patch { my ($body) = @_; client_api($a, $tok, PATCH => '/me', json => $body) }
-sub invalid {
-    my ($r, $field, $code, $name) = @_;
-    my @e = @{ ($r->{json} // {})->{errors} // [] };
-    ok($r->{status} == 422 && ($r->{json}{code} // '') eq 'validation_failed'
-            && grep({ ($_->{field} // '') eq $field && (ref $code ? $_->{code} =~ $code : $_->{code} eq $code) } @e),
-        "$name: 422 $field/" . (ref $code ? 'refused' : $code))
-        or diag explain { status => $r->{status}, body => $r->{json} // $r->{content} };
-}
-
 # ---------------------------------------------------------------- GET /me
 
 my $r = me();

@@ -12,6 +12,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use File::Temp qw(tempfile);
 use Atrium::Test;
+use Atrium::Checks;
 
 my $a = new_tenant();
 my $b = new_tenant();
@@ -21,8 +22,6 @@ sub ok_status {
     is($r->{status}, $want, $name) or diag $r->{content};
     return $r->{json};
 }
-
-sub ids_of { my ($r, $k) = @_; [map { $_->{ $k // 'id' } } @{ $r->{json}{data} // [] }] }
 
 my @hex = (0 .. 9, 'a' .. 'f');
 sub fresh_uuid {

@@ -8,6 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Atrium::Test;
+use Atrium::Checks;
 
 my $BASE = '/api/portal/v1';
 my $UUID = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -16,55 +17,6 @@ my $NOBODY = '00000000-0000-4000-8000-000000000000';
 
 my $a = new_tenant();
 my $b = new_tenant();
-
-# a 422 validation_failed naming $field with $code (and a message)
-sub invalid {
-    my ($r, $field, $code, $name) = @_;
-    my @e = @{ ($r->{json} // {})->{errors} // [] };
-    my $hit = grep { ($_->{field} // '') eq $field
-            && (ref $code ? ($_->{code} // '') =~ $code : ($_->{code} // '') eq $code)
-            && defined $_->{message} } @e;
-    ok($r->{status} == 422 && ($r->{json}{code} // '') eq 'validation_failed' && $hit,
-        "$name: 422 $field/$code")
-        or diag explain { status => $r->{status}, body => $r->{json} // $r->{content} };
-}
-
-sub is_not_found {
-    my ($r, $name) = @_;
-    ok($r->{status} == 404 && ($r->{json}{code} // '') eq 'not_found', "$name: 404 not_found")
-        or diag explain { status => $r->{status}, body => $r->{json} // $r->{content} };
-}
-
-sub ids_of { my ($r, $k) = @_; [map { $_->{ $k // 'id' } } @{ $r->{json}{data} // [] }] }
-
-# Walks a list with limit=2, calling $between->($page) between pages (to
-# insert rows); returns every id seen, in order.
-sub walk {
-    my ($t, $path, $key, $between) = @_;
-    my (@seen, $cursor);
-    my $pages = 0;
-    my $sep = $path =~ /\?/ ? '&' : '?';
-    do {
-        my $r = team_api($t, GET => "$path${sep}limit=2" . (defined $cursor ? "&cursor=$cursor" : ''));
-        die "walk $path: $r->{status} $r->{content}" unless $r->{status} == 200;
-        die "walk $path: page of " . scalar(@{ $r->{json}{data} }) if @{ $r->{json}{data} } > 2;
-        push @seen, @{ ids_of($r, $key) };
-        $cursor = $r->{json}{next_cursor};
-        $between->($pages) if $between && defined $cursor && $pages < 3;   # rows before and after the cursor
-        $pages++;
-    } while (defined $cursor && $pages < 200);
-    return \@seen;
-}
-
-sub once_each {
-    my ($seen, $want, $name) = @_;
-    my %n;
-    $n{$_}++ for @$seen;
-    my @missing = grep { !$n{$_} } @$want;
-    my @twice = grep { $n{$_} > 1 } keys %n;
-    ok(!@missing && !@twice, "$name: every original row once, none twice")
-        or diag explain { missing => \@missing, twice => \@twice };
-}
 
 sub sql_in {
     my ($t, $sql) = @_;

@@ -14,20 +14,13 @@ use Test::More;
 use Encode qw(encode_utf8);
 use Digest::MD5 qw(md5_hex);
 use Atrium::Test;
+use Atrium::Checks;
 
 binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
 
 my $a = new_tenant();
 
-sub invalid {
-    my ($r, $field, $code, $name) = @_;
-    my @e = @{ ($r->{json} // {})->{errors} // [] };
-    my $hit = grep { ($_->{field} // '') eq $field && ($_->{code} // '') eq $code } @e;
-    ok($r->{status} == 422 && ($r->{json}{code} // '') eq 'validation_failed' && $hit, "$name: 422 $field/$code")
-        or diag explain { status => $r->{status}, body => $r->{json} // $r->{content} };
-}
 sub raw { my ($method, $path, $bytes) = @_; team_api($a, $method => $path, body => $bytes, type => 'application/json') }
-sub ids_of { [map { $_->{id} } @{ $_[0]{json}{data} // [] }] }
 sub uri_escape_utf8 { my $s = encode_utf8($_[0]); $s =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge; $s }
 sub sql_in {
     my ($sql) = @_;
