@@ -283,13 +283,13 @@ auth_client(struct request *r)
 static const char *const deliveries[] = {"email", "link", NULL};
 static const struct field uuid_item[] = {
         {"project_id", FT_STRING, 0, 0, 0, check_uuid, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 const struct field invite_fields[] = {
         {"project_ids", FT_STRING_ARRAY, 0, 0, 100, NULL, NULL, uuid_item},
         {"delivery", FT_STRING, 0, 1, 10, NULL, deliveries, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 static struct stmt q_invite_client = {
@@ -419,14 +419,14 @@ h_client_invite(struct request *r)
 
 const struct field token_fields[] = {
         {"token", FT_STRING, FF_REQUIRED, 1, 256, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 const struct field accept_fields[] = {
         {"token", FT_STRING, FF_REQUIRED, 1, 256, NULL, NULL, NULL},
         {"password", FT_STRING, FF_REQUIRED, 0, 0, NULL, NULL, NULL},
         {"name", FT_STRING, FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 #define INVITE_FIND                                                                                \
@@ -538,7 +538,7 @@ h_invite_accept(struct request *r)
 const struct field login_fields[] = {
         {"email", FT_STRING, FF_REQUIRED, 1, LIMIT_EMAIL_CHARS, NULL, NULL, NULL},
         {"password", FT_STRING, FF_REQUIRED, 1, PASSWORD_MAX_CHARS, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 static struct stmt q_throttle_get = {
@@ -795,13 +795,13 @@ h_session_delete(struct request *r)
 
 const struct field forgot_fields[] = {
         {"email", FT_STRING, FF_REQUIRED, 1, LIMIT_EMAIL_CHARS, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 const struct field reset_fields[] = {
         {"token", FT_STRING, FF_REQUIRED, 1, 256, NULL, NULL, NULL},
         {"password", FT_STRING, FF_REQUIRED, 0, 0, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 /* An active account with no reset sent in the last minute (a flood of
@@ -905,7 +905,7 @@ h_password_reset(struct request *r)
 static const struct field notify_fields[] = {
         {"email", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
         {"whatsapp", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 const struct field me_fields[] = {
@@ -914,17 +914,17 @@ const struct field me_fields[] = {
         {"locale", FT_STRING, 0, 2, 35, check_locale, NULL, NULL},
         {"time_zone", FT_STRING, 0, 1, 64, check_time_zone, NULL, NULL},
         {"notify", FT_OBJECT, 0, 0, 0, NULL, NULL, notify_fields},
-        {"id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"email", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"company", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"status", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_READ_ONLY("id"),
+        FIELD_READ_ONLY("email"),
+        FIELD_READ_ONLY("company"),
+        FIELD_READ_ONLY("status"),
+        FIELD_END,
 };
 
 const struct field me_password_fields[] = {
         {"current_password", FT_STRING, FF_REQUIRED, 1, PASSWORD_MAX_CHARS, NULL, NULL, NULL},
         {"new_password", FT_STRING, FF_REQUIRED, 0, 0, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 static struct stmt q_me_get = {

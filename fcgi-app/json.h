@@ -68,6 +68,17 @@ struct field {
 	const struct field *sub;  /* FT_OBJECT / FT_STRING_MAP members; ends with name NULL */
 };
 
+/* The end of a field table, and a field that exists but cannot be written
+ * (a write is 422 read_only). */
+#define FIELD_END                                                                                  \
+	{                                                                                          \
+		NULL, 0, 0, 0, 0, NULL, NULL, NULL                                                 \
+	}
+#define FIELD_READ_ONLY(name)                                                                      \
+	{                                                                                          \
+		name, FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL                              \
+	}
+
 /* Collected validation errors -> one 422 answer. */
 struct json_errors {
 	json_object *list; /* array of {field, code, message}; owned by arena */

@@ -11,7 +11,7 @@
 static const struct field notify_fields[] = {
         {"email", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
         {"whatsapp", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 /* ---- team members --------------------------------------------------------- */
@@ -21,10 +21,10 @@ const struct field member_fields[] = {
         {"email", FT_STRING, FF_REQUIRED, 3, LIMIT_EMAIL_CHARS, check_email, NULL, NULL},
         {"phone", FT_STRING, FF_NULLABLE, 0, 0, check_e164, NULL, NULL},
         {"notify", FT_OBJECT, 0, 0, 0, NULL, NULL, notify_fields},
-        {"id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"created_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"updated_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_READ_ONLY("id"),
+        FIELD_READ_ONLY("created_at"),
+        FIELD_READ_ONLY("updated_at"),
+        FIELD_END,
 };
 
 static struct stmt q_member_get = {
@@ -132,13 +132,13 @@ const struct field client_fields[] = {
         {"time_zone", FT_STRING, 0, 1, 64, check_time_zone, NULL, NULL},
         {"status", FT_STRING, 0, 1, 20, NULL, client_statuses, NULL},
         {"notify", FT_OBJECT, 0, 0, 0, NULL, NULL, notify_fields},
-        {"id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"created_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"updated_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"last_login_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"password", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"password_hash", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_READ_ONLY("id"),
+        FIELD_READ_ONLY("created_at"),
+        FIELD_READ_ONLY("updated_at"),
+        FIELD_READ_ONLY("last_login_at"),
+        FIELD_READ_ONLY("password"),
+        FIELD_READ_ONLY("password_hash"),
+        FIELD_END,
 };
 
 static struct stmt q_client_get = {

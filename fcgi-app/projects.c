@@ -16,12 +16,12 @@ const struct field project_fields[] = {
         {"status", FT_STRING, 0, 1, 20, NULL, project_statuses, NULL},
         {"start_date", FT_STRING, FF_NULLABLE, 0, 0, check_date, NULL, NULL},
         {"due_date", FT_STRING, FF_NULLABLE, 0, 0, check_date, NULL, NULL},
-        {"id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
+        FIELD_READ_ONLY("id"),
         {"progress", FT_OBJECT, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"created_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"updated_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {"tenant_id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_READ_ONLY("created_at"),
+        FIELD_READ_ONLY("updated_at"),
+        FIELD_READ_ONLY("tenant_id"),
+        FIELD_END,
 };
 
 static struct stmt q_project_get = {

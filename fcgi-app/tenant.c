@@ -340,20 +340,20 @@ static const struct field color_fields[] = {
         {"accent", FT_STRING, 0, 0, 0, check_color, NULL, NULL},
         {"background", FT_STRING, 0, 0, 0, check_color, NULL, NULL},
         {"text", FT_STRING, 0, 0, 0, check_color, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 /* for FT_STRING_ARRAY, .sub describes one item and the field's max is the item count */
 static const struct field content_type_items[] = {
         {"item", FT_STRING, 0, 3, 255, check_content_type, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 static const struct field limit_fields[] = {
         {"max_upload_bytes", FT_INT, 0, 1, LIMIT_UPLOAD_MAX, NULL, NULL, NULL},
         {"blocked_content_types", FT_STRING_ARRAY, 0, 0, LIMIT_CONTENT_TYPES, NULL, NULL,
          content_type_items},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 static const struct field store_fields[] = {
@@ -364,7 +364,7 @@ static const struct field store_fields[] = {
         {"access_key_id", FT_STRING, FF_NULLABLE | FF_NONBLANK, 1, 256, NULL, NULL, NULL},
         {"secret_access_key", FT_STRING, FF_NULLABLE | FF_NONBLANK, 1, LIMIT_SECRET_CHARS, NULL,
          NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 /* the notification templates a tenant can map to its approved WhatsApp names */
@@ -375,7 +375,7 @@ static const struct field template_fields[] = {
         {"deliverable_delivered", FT_STRING, FF_NULLABLE | FF_NONBLANK, 1, 512, NULL, NULL, NULL},
         {"deliverable_decision", FT_STRING, FF_NULLABLE | FF_NONBLANK, 1, 512, NULL, NULL, NULL},
         {"milestone_completed", FT_STRING, FF_NULLABLE | FF_NONBLANK, 1, 512, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 static const struct field whatsapp_fields[] = {
@@ -383,11 +383,11 @@ static const struct field whatsapp_fields[] = {
         {"access_token", FT_STRING, FF_NULLABLE | FF_NONBLANK, 1, LIMIT_SECRET_CHARS, NULL, NULL,
          NULL},
         {"templates", FT_STRING_MAP, 0, 0, 0, NULL, NULL, template_fields},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 const struct field branding_patch_fields[] = {
-        {"tenant_code", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
+        FIELD_READ_ONLY("tenant_code"),
         {"display_name", FT_STRING, FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},
         {"logo_url", FT_STRING, FF_NULLABLE, 1, LIMIT_URL_CHARS, check_http_url, NULL, NULL},
         {"favicon_url", FT_STRING, FF_NULLABLE, 1, LIMIT_URL_CHARS, check_http_url, NULL, NULL},
@@ -397,7 +397,7 @@ const struct field branding_patch_fields[] = {
         {"limits", FT_OBJECT, 0, 0, 0, NULL, NULL, limit_fields},
         {"store", FT_OBJECT, 0, 0, 0, NULL, NULL, store_fields},
         {"whatsapp", FT_OBJECT, 0, 0, 0, NULL, NULL, whatsapp_fields},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_END,
 };
 
 static json_object *
@@ -596,8 +596,8 @@ static struct stmt q_tenant_lock = {"tenant_lock",
 
 const struct field domain_create_fields[] = {
         {"host", FT_STRING, FF_REQUIRED, 1, LIMIT_HOST_MAX, check_hostname, NULL, NULL},
-        {"created_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
-        {NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+        FIELD_READ_ONLY("created_at"),
+        FIELD_END,
 };
 
 static json_object *

@@ -12,25 +12,43 @@
 #include "work.h"
 
 #define COMMON_READ_ONLY                                                                           \
-	{"id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},                                   \
-	        {"project_id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},                   \
-	        {"created_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},                   \
-	        {"updated_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},                   \
-	{                                                                                          \
-		"tenant_id", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL                       \
-	}
-#define FIELD_END                                                                                  \
-	{                                                                                          \
-		NULL, 0, 0, 0, 0, NULL, NULL, NULL                                                 \
-	}
+	FIELD_READ_ONLY("id"), FIELD_READ_ONLY("project_id"), FIELD_READ_ONLY("created_at"),       \
+	        FIELD_READ_ONLY("updated_at"), FIELD_READ_ONLY("tenant_id")
 
-/* A list of a project's children: the project must be the tenant's. */
+/* The lists of a project's children share their parameters: keyset page,
+ * ?status=, ?milestone_id= (tasks and deliverables), ?due_from= and
+ * ?due_to=, in that order after (tenant, project).  The project must be the
+ * tenant's (else 404). */
+struct child_list {
+	enum cursor_kind kind;
+	const char *const *statuses;
+	bool by_milestone;
+	struct stmt *st;
+};
+
 static int
-parent_ok(struct request *r, const char **project)
+list_children(struct request *r, const struct child_list *l)
 {
-	*project = res_param(r, 0);
-	int rc = project_check(r, *project);
-	return rc == ERR_NOT_FOUND ? ERR_INVALID : rc;
+	const char *key, *seq, *lim, *status, *milestone = NULL, *from, *to;
+	int limit;
+	if (res_page(r, l->kind, &key, &seq, &limit, &lim) != 0 ||
+	    query_enum(r, "status", l->statuses, &status) != 0 ||
+	    (l->by_milestone && query_uuid(r, "milestone_id", &milestone) != 0) ||
+	    query_date(r, "due_from", &from) != 0 || query_date(r, "due_to", &to) != 0)
+		return 0;
+	const char *project = res_param(r, 0);
+	int rc = project_check(r, project);
+	if (rc != 0)
+		return rc == ERR_NOT_FOUND ? 0 : rc;
+	const char *p[9] = {r->tenant.id, project, key, seq, status};
+	int n = 5;
+	if (l->by_milestone)
+		p[n++] = milestone;
+	p[n++] = from;
+	p[n++] = to;
+	p[n] = lim;
+	PGresult *res = db_exec(r, l->st, p);
+	return res != NULL ? res_send_list(r, res, limit) : ERR_DB;
 }
 
 /* ---- milestones ------------------------------------------------------------- */
@@ -99,18 +117,9 @@ static const struct resource milestone_resource = {"milestone",         "/team/m
 int
 h_milestones_list(struct request *r)
 {
-	const char *project, *key, *seq, *lim, *status, *from, *to;
-	int limit;
-	if (res_page(r, CURSOR_POS_SEQ, &key, &seq, &limit, &lim) != 0 ||
-	    query_enum(r, "status", milestone_statuses, &status) != 0 ||
-	    query_date(r, "due_from", &from) != 0 || query_date(r, "due_to", &to) != 0)
-		return 0;
-	int rc = parent_ok(r, &project);
-	if (rc != 0)
-		return rc == ERR_INVALID ? 0 : rc;
-	const char *p[8] = {r->tenant.id, project, key, seq, status, from, to, lim};
-	PGresult *res = db_exec(r, &q_milestone_list, p);
-	return res != NULL ? res_send_list(r, res, limit) : ERR_DB;
+	static const struct child_list l = {CURSOR_POS_SEQ, milestone_statuses, false,
+	                                    &q_milestone_list};
+	return list_children(r, &l);
 }
 
 int
@@ -207,19 +216,8 @@ milestone_reference(struct request *r, int rc, const char *constraint)
 int
 h_tasks_list(struct request *r)
 {
-	const char *project, *key, *seq, *lim, *status, *milestone, *from, *to;
-	int limit;
-	if (res_page(r, CURSOR_POS_SEQ, &key, &seq, &limit, &lim) != 0 ||
-	    query_enum(r, "status", task_statuses, &status) != 0 ||
-	    query_uuid(r, "milestone_id", &milestone) != 0 ||
-	    query_date(r, "due_from", &from) != 0 || query_date(r, "due_to", &to) != 0)
-		return 0;
-	int rc = parent_ok(r, &project);
-	if (rc != 0)
-		return rc == ERR_INVALID ? 0 : rc;
-	const char *p[9] = {r->tenant.id, project, key, seq, status, milestone, from, to, lim};
-	PGresult *res = db_exec(r, &q_task_list, p);
-	return res != NULL ? res_send_list(r, res, limit) : ERR_DB;
+	static const struct child_list l = {CURSOR_POS_SEQ, task_statuses, true, &q_task_list};
+	return list_children(r, &l);
 }
 
 int
@@ -268,7 +266,7 @@ const struct field deliverable_fields[] = {
         {"status", FT_STRING, 0, 1, 20, NULL, deliverable_team_statuses, NULL},
         {"attachment_ids", FT_STRING_ARRAY, 0, 0, 20, NULL, NULL, attachment_id_item},
         {"client_visible", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
-        {"delivered_at", FT_STRING, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
+        FIELD_READ_ONLY("delivered_at"),
         {"decision", FT_OBJECT, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
         COMMON_READ_ONLY,
         FIELD_END,
@@ -344,19 +342,9 @@ attachments_ok(struct request *r)
 int
 h_deliverables_list(struct request *r)
 {
-	const char *project, *key, *seq, *lim, *status, *milestone, *from, *to;
-	int limit;
-	if (res_page(r, CURSOR_DATE_SEQ, &key, &seq, &limit, &lim) != 0 ||
-	    query_enum(r, "status", deliverable_statuses, &status) != 0 ||
-	    query_uuid(r, "milestone_id", &milestone) != 0 ||
-	    query_date(r, "due_from", &from) != 0 || query_date(r, "due_to", &to) != 0)
-		return 0;
-	int rc = parent_ok(r, &project);
-	if (rc != 0)
-		return rc == ERR_INVALID ? 0 : rc;
-	const char *p[9] = {r->tenant.id, project, key, seq, status, milestone, from, to, lim};
-	PGresult *res = db_exec(r, &q_deliverable_list, p);
-	return res != NULL ? res_send_list(r, res, limit) : ERR_DB;
+	static const struct child_list l = {CURSOR_DATE_SEQ, deliverable_statuses, true,
+	                                    &q_deliverable_list};
+	return list_children(r, &l);
 }
 
 int
