@@ -152,6 +152,8 @@ app_handle(struct request *r)
 		http_problem(r, 500, "internal",
 		             "an internal error occurred; quote the request id");
 	}
+	if (r->route != NULL && strcmp(r->method, "GET") == 0)
+		http_etag(r);
 	if (r->status >= 400 && !r->commit_on_error) {
 		db_rollback(r);
 		return;

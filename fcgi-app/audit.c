@@ -11,9 +11,9 @@
 static struct stmt q_audit_insert = {
         "audit_insert",
         "INSERT INTO audit_log (tenant_id, actor_key_id, actor_member_id, action, target_type,"
-        " target_id, request_id, ip, detail)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::inet, $9::jsonb)",
-        9, 0};
+        " target_id, request_id, ip, detail, actor_client_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::inet, $9::jsonb, $10)",
+        10, 0};
 
 /* nginx passes the peer address; anything else (a unix socket peer) is NULL */
 static const char *
@@ -30,7 +30,7 @@ int
 audit_record(struct request *r, const char *action, const char *target_type, const char *target_id,
              json_object *detail)
 {
-	const char *params[9] = {
+	const char *params[10] = {
 	        r->tenant.id,
 	        r->api_key_id[0] ? r->api_key_id : NULL,
 	        r->team_member_id[0] ? r->team_member_id : NULL,
@@ -40,6 +40,7 @@ audit_record(struct request *r, const char *action, const char *target_type, con
 	        r->request_id,
 	        peer_ip(r),
 	        detail != NULL ? json_render(r->arena, detail, NULL) : NULL,
+	        r->portal_user_id[0] ? r->portal_user_id : NULL,
 	};
 	return db_exec(r, &q_audit_insert, params) != NULL ? 0 : ERR_DB;
 }
@@ -49,11 +50,12 @@ static struct stmt q_audit_list = {
         "SELECT jsonb_build_object('id', a.id, 'at',"
         " to_char(a.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
         " 'actor', jsonb_build_object('api_key_id', a.actor_key_id,"
-        " 'member_id', a.actor_member_id), 'action', a.action,"
+        " 'member_id', a.actor_member_id, 'client_id', a.actor_client_id), 'action', a.action,"
         " 'target', jsonb_build_object('type', a.target_type, 'id', a.target_id),"
         " 'request_id', a.request_id, 'ip', host(a.ip), 'detail', a.detail), a.id::text"
         " FROM audit_log a WHERE a.tenant_id = $1 AND ($2::bigint IS NULL OR a.id < $2)"
-        " AND ($3::uuid IS NULL OR a.actor_key_id = $3 OR a.actor_member_id = $3)"
+        " AND ($3::uuid IS NULL OR a.actor_key_id = $3 OR a.actor_member_id = $3"
+        " OR a.actor_client_id = $3)"
         " AND ($4::text IS NULL OR a.action = $4)"
         " AND ($5::timestamptz IS NULL OR a.at >= $5) AND ($6::timestamptz IS NULL OR a.at < $6)"
         " ORDER BY a.id DESC LIMIT $7",

@@ -58,8 +58,21 @@ config_load(void)
 	    int_setting("ATRIUM_LOCKOUT_BASE_S", 900, 1, 86400, &config.lockout_base) != 0 ||
 	    int_setting("ATRIUM_ARGON2_M_KIB", 19456, 19456, 4194304, &config.argon2_m_kib) != 0 ||
 	    int_setting("ATRIUM_ARGON2_T", 2, 2, 100, &config.argon2_t) != 0 ||
-	    int_setting("ATRIUM_ARGON2_P", 1, 1, 16, &config.argon2_p) != 0)
+	    int_setting("ATRIUM_ARGON2_P", 1, 1, 16, &config.argon2_p) != 0 ||
+	    int_setting("ATRIUM_S3_PATH_STYLE", 1, 0, 1, &config.s3_path_style) != 0 ||
+	    int_setting("ATRIUM_S3_TIMEOUT_S", 20, 1, 600, &config.s3_timeout) != 0 ||
+	    int_setting("ATRIUM_DIGEST_WINDOW_S", 300, 0, 86400, &config.digest_window) != 0)
 		return -1;
+	config.s3_endpoint = getenv("ATRIUM_S3_ENDPOINT");
+	config.s3_public_endpoint = getenv("ATRIUM_S3_PUBLIC_ENDPOINT");
+	if (config.s3_public_endpoint == NULL || *config.s3_public_endpoint == '\0')
+		config.s3_public_endpoint = config.s3_endpoint;
+	config.s3_region = getenv("ATRIUM_S3_REGION");
+	if (config.s3_region == NULL || *config.s3_region == '\0')
+		config.s3_region = "us-east-1";
+	config.s3_bucket = getenv("ATRIUM_S3_BUCKET");
+	config.s3_access_key_id = getenv("ATRIUM_S3_ACCESS_KEY_ID");
+	config.s3_secret_access_key = getenv("ATRIUM_S3_SECRET_ACCESS_KEY");
 	config.jwt_private_key_file = getenv("ATRIUM_JWT_PRIVATE_KEY_FILE");
 	config.jwt_kid = getenv("ATRIUM_JWT_KID");
 	config.jwt_public_keys_dir = getenv("ATRIUM_JWT_PUBLIC_KEYS_DIR");

@@ -26,6 +26,18 @@ struct config {
 	int argon2_m_kib;                  /* ATRIUM_ARGON2_M_KIB (19456) */
 	int argon2_t;                      /* ATRIUM_ARGON2_T (2) */
 	int argon2_p;                      /* ATRIUM_ARGON2_P (1) */
+
+	/* the deployment's object store (a tenant may bring its own) */
+	const char *s3_endpoint;          /* ATRIUM_S3_ENDPOINT: what the workers reach */
+	const char *s3_public_endpoint;   /* ATRIUM_S3_PUBLIC_ENDPOINT: what browsers reach
+	                                     (default: ATRIUM_S3_ENDPOINT) */
+	const char *s3_region;            /* ATRIUM_S3_REGION (us-east-1; "auto" for R2) */
+	const char *s3_bucket;            /* ATRIUM_S3_BUCKET */
+	const char *s3_access_key_id;     /* ATRIUM_S3_ACCESS_KEY_ID */
+	const char *s3_secret_access_key; /* ATRIUM_S3_SECRET_ACCESS_KEY */
+	int s3_path_style;                /* ATRIUM_S3_PATH_STYLE (1): endpoint/bucket/key */
+	int digest_window;                /* ATRIUM_DIGEST_WINDOW_S (300): message digests */
+	int s3_timeout; /* ATRIUM_S3_TIMEOUT_S (20): the upload check's HEAD + GET */
 };
 
 extern struct config config;

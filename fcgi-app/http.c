@@ -12,6 +12,7 @@
 #include "config.h"
 #include "http.h"
 #include "json.h"
+#include "util.h"
 
 struct problem_kind {
 	const char *code;
@@ -297,6 +298,47 @@ void
 http_empty(struct request *r, int status)
 {
 	http_json(r, status, NULL);
+}
+
+/* True when the If-None-Match list names tag (weak comparison, RFC 9110
+ * 13.1.2: W/ prefixes are ignored) or is "*". */
+static bool
+etag_listed(const char *list, const char *tag)
+{
+	size_t tn = strlen(tag);
+	const char *p = list;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return true;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		size_t n = strcspn(p, ",");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == tn && memcmp(p, tag, n) == 0)
+			return true;
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
+void
+http_etag(struct request *r)
+{
+	if (r->status != 200 || r->resp_body == NULL)
+		return;
+	char hex[65], tag[36];
+	util_sha256_hex(r->resp_body, r->resp_len, hex);
+	snprintf(tag, sizeof(tag), "\"%.32s\"", hex);
+	http_add_header(r, "ETag", tag);
+	const char *inm = http_header(r, "if-none-match");
+	if (inm != NULL && etag_listed(inm, tag)) {
+		r->status = 304;
+		r->resp_body = NULL;
+		r->resp_len = 0;
+	}
 }
 
 static const char *

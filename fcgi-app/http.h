@@ -107,6 +107,13 @@ void http_add_header(struct request *r, const char *name, const char *value);
 
 /* Sets a JSON answer; obj may be NULL for an empty body (204/304). */
 void http_json(struct request *r, int status, json_object *obj);
+/*
+ * Conditional GET: gives a 200 answer an ETag (a digest of the body, so it
+ * says nothing the body does not) and turns it into a 304 without a body
+ * when If-None-Match names it.
+ */
+void http_etag(struct request *r);
+
 /* Sets an empty answer (e.g. 204). */
 void http_empty(struct request *r, int status);
 

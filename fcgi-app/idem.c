@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "idem.h"
+#include "router.h"
 #include "util.h"
 
 #define IDEM_KEY_MAX 128
@@ -61,7 +62,9 @@ request_hash(const struct request *r, char out[65])
 static const char *
 credential_of(const struct request *r)
 {
-	return r->api_key_id[0] != '\0' ? r->api_key_id : "";
+	if (r->api_key_id[0] != '\0')
+		return r->api_key_id;
+	return r->portal_user_id[0] != '\0' ? r->portal_user_id : "";
 }
 
 int
@@ -105,7 +108,7 @@ idem_run(struct request *r, int (*handler)(struct request *r))
 		r->resp_body = db_get(res, 0, 3);
 		r->resp_len = strlen(r->resp_body);
 		r->replayed = true;
-		return 0;
+		return r->route != NULL && r->route->replay != NULL ? r->route->replay(r) : 0;
 	}
 	int rc = handler(r);
 	if (rc != 0 || r->status < 200 || r->status >= 300)

@@ -666,6 +666,14 @@ json_get(json_object *obj, const char *key)
 	return v;
 }
 
+const char *
+json_get_string(json_object *obj, const char *key)
+{
+	json_object *v = json_get(obj, key);
+	return v != NULL && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+	                                                             : NULL;
+}
+
 bool
 json_has(json_object *obj, const char *key)
 {

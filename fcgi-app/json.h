@@ -104,6 +104,8 @@ size_t utf8_chars(const char *s, size_t n);
 
 /* Borrowed member lookups; NULL when absent. */
 json_object *json_get(json_object *obj, const char *key);
+/* The string member key; NULL when absent, null or not a string. */
+const char *json_get_string(json_object *obj, const char *key);
 /* True when key is present (even as null). */
 bool json_has(json_object *obj, const char *key);
 

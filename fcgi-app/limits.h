@@ -28,6 +28,15 @@
 #define LIMIT_UPLOAD_MAX        (5LL * 1024 * 1024 * 1024) /* tenant max_upload_bytes ceiling */
 #define LIMIT_POSITION          1000000000LL               /* |position| of milestones and tasks */
 #define LIMIT_DOMAINS           100                        /* hosts per tenant */
+#define LIMIT_MESSAGE_CHARS     10000                      /* message bodies (code points) */
+#define LIMIT_MESSAGE_FILES     20                         /* attachments of one message */
+#define LIMIT_DELIVERABLE_FILES 20                         /* attachments of one deliverable */
+#define LIMIT_FILENAME_CHARS    255                        /* attachment file names */
+#define LIMIT_COMMENT_CHARS     5000                       /* deliverable decision comments */
+#define LIMIT_QUOTA_MAX         (1LL << 50)                /* tenant quota_bytes ceiling */
+#define LIMIT_UPLOAD_DEFAULT    (50LL * 1024 * 1024)       /* max_upload_bytes default */
+#define LIMIT_UPLOAD_URL_S      900                        /* presigned PUT lifetime */
+#define LIMIT_DOWNLOAD_URL_S    300                        /* presigned GET lifetime */
 #define LIMIT_ERRORS            50   /* validation errors reported in one 422 */
 #define LIMIT_LOG_LINE          2048 /* one access-log line */
 #define LIMIT_TENANT_CACHE      1024 /* host -> tenant cache slots per worker */

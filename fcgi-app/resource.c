@@ -16,9 +16,8 @@ res_param(struct request *r, int i)
 	return arena_strndup(r->arena, r->params[i].p, r->params[i].n);
 }
 
-/* Passes the JSON text of row 0, column 0 through as the answer. */
-static void
-send_raw(struct request *r, int status, const char *json)
+void
+res_send_raw(struct request *r, int status, const char *json)
 {
 	r->status = status;
 	r->resp_type = "application/json";
@@ -42,7 +41,7 @@ res_get(struct request *r, const struct resource *rs)
 		return ERR_DB;
 	if (PQntuples(res) != 1)
 		return not_found(r);
-	send_raw(r, 200, db_get(res, 0, 0));
+	res_send_raw(r, 200, db_get(res, 0, 0));
 	return 0;
 }
 
@@ -59,7 +58,7 @@ res_create(struct request *r, const struct resource *rs, const char *parent_id)
 	if (audit_record(r, arena_printf(r->arena, "%s.create", rs->name), rs->name, id, NULL) != 0)
 		return ERR_DB;
 	r->location = arena_printf(r->arena, "%s%s%s", API_BASE, rs->location, id);
-	send_raw(r, 201, db_get(res, 0, 0));
+	res_send_raw(r, 201, db_get(res, 0, 0));
 	return 0;
 }
 
@@ -92,7 +91,7 @@ res_patch(struct request *r, const struct resource *rs)
 	if (audit_record(r, arena_printf(r->arena, "%s.update", rs->name), rs->name, id,
 	                 patch_detail(r)) != 0)
 		return ERR_DB;
-	send_raw(r, 200, db_get(res, 0, 0));
+	res_send_raw(r, 200, db_get(res, 0, 0));
 	return 0;
 }
 
@@ -130,7 +129,7 @@ res_send_list(struct request *r, PGresult *res, int limit)
 		buf_printf(&b, "\"%s\"}", page_cursor(r, db_get(res, shown - 1, 1)));
 	else
 		buf_puts(&b, "null}");
-	send_raw(r, 200, buf_cstr(&b));
+	res_send_raw(r, 200, buf_cstr(&b));
 	return 0;
 }
 

@@ -65,6 +65,9 @@ int query_uuid(struct request *r, const char *name, const char **out);
 int query_text(struct request *r, const char *name, size_t max_chars, const char **out);
 int query_timestamp(struct request *r, const char *name, const char **out);
 
+/* Passes json text through as a 200/201 answer. */
+void res_send_raw(struct request *r, int status, const char *json);
+
 /* A 422 naming one field. */
 void res_invalid(struct request *r, const char *field, const char *code, const char *message);
 /* After a failed statement: 23503 on constraint -> 422 invalid_reference on
@@ -109,4 +112,7 @@ int res_reference_error(struct request *r, const char *constraint, const char *f
 	", " PROGRESS_OF("sub.tenant_id = " a ".tenant_id AND sub.milestone_id = " a ".id") ")"
 #define DELIVERABLE_JSON(a)                                                                        \
 	"api_deliverable(" a ", (SELECT api_decision(sub) FROM deliverable_decisions sub"          \
-	" WHERE sub.tenant_id = " a ".tenant_id AND sub.id = " a ".decision_id))"
+	" WHERE sub.tenant_id = " a ".tenant_id AND sub.id = " a ".decision_id),"                  \
+	" (SELECT coalesce(jsonb_agg(sub.attachment_id ORDER BY sub.position), '[]'::jsonb)"       \
+	" FROM deliverable_attachments sub WHERE sub.tenant_id = " a ".tenant_id"                  \
+	" AND sub.deliverable_id = " a ".id))"

@@ -42,6 +42,9 @@ struct route {
 	const struct field *fields;
 	int (*handler)(struct request *r);
 	const char *query; /* accepted query parameters, space-separated; NULL: none */
+	/* an Idempotency-Key replay passes the stored answer through this first
+	 * (e.g. to sign a fresh upload URL); NULL: replayed as stored */
+	int (*replay)(struct request *r);
 };
 
 enum route_result {

@@ -300,7 +300,8 @@ static struct stmt q_team_branding_get = {
 	", b.max_upload_bytes, array_to_json(b.blocked_content_types), b.store_endpoint,"
 	" b.store_region, b.store_bucket, b.store_path_style, b.store_access_key_id,"
 	" b.store_secret_access_key IS NOT NULL, b.whatsapp_phone_number_id,"
-	" b.whatsapp_access_token IS NOT NULL, b.whatsapp_templates::text FROM tenant_branding"
+	" b.whatsapp_access_token IS NOT NULL, b.whatsapp_templates::text, b.quota_bytes"
+	" FROM tenant_branding"
 	" b JOIN tenants t ON t.id = b.tenant_id WHERE b.tenant_id = $1",
 	1, 0};
 /* clang-format on */
@@ -309,31 +310,32 @@ static struct stmt q_team_branding_get = {
  * (JSON null clears it), an absent key leaves it. */
 #define SET_TEXT(col)                                                                              \
 	col " = CASE WHEN $2::jsonb ? '" col "' THEN $2::jsonb->>'" col "' ELSE " col " END"
-static struct
-        stmt
-                q_branding_update =
-                        {
-                                "branding_update",
-                                "UPDATE tenant_branding SET " SET_TEXT(
-                                        "display_name") ", " SET_TEXT("logo_url") ", " SET_TEXT("fa"
-                                                                                                "vi"
-                                                                                                "co"
-                                                                                                "n_"
-                                                                                                "ur"
-                                                                                                "l") ", " SET_TEXT("color_primary") ", " SET_TEXT("color_accent") ", " SET_TEXT("color_background") ", " SET_TEXT("color_text") ", " SET_TEXT("support_email") ", " SET_TEXT("locale") ", " SET_TEXT("store_endpoint") ", " SET_TEXT("store_region") ", " SET_TEXT("store_bucket") ", " SET_TEXT("store_access_key_id") ", " SET_TEXT("store_secret_access_key") ", " SET_TEXT("whatsapp_phone_number_id") ", " SET_TEXT("whatsapp_access_token") ","
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " max_upload_bytes = CASE WHEN $2::jsonb ? 'max_upload_bytes'"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   THEN ($2::jsonb->>'max_upload_bytes')::bigint ELSE max_upload_bytes END,"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " store_path_style = CASE WHEN $2::jsonb ? 'store_path_style'"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   THEN ($2::jsonb->>'store_path_style')::boolean ELSE store_path_style END,"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " blocked_content_types = CASE WHEN $2::jsonb ? 'blocked_content_types'"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   THEN ARRAY(SELECT DISTINCT jsonb_array_elements_text($2::jsonb->'blocked_content_types'))"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   ELSE blocked_content_types END,"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " whatsapp_templates = CASE WHEN $2::jsonb ? 'whatsapp_templates'"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   THEN jsonb_strip_nulls(whatsapp_templates || ($2::jsonb->'whatsapp_templates'))"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  "   ELSE whatsapp_templates END,"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " updated_at = now()"
-                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                  " WHERE tenant_id = $1",
-                                2, 0};
+/* clang-format off */
+static struct stmt q_branding_update = {
+	"branding_update",
+	"UPDATE tenant_branding SET "
+	SET_TEXT("display_name") ", " SET_TEXT("logo_url") ", " SET_TEXT("favicon_url") ", "
+	SET_TEXT("color_primary") ", " SET_TEXT("color_accent") ", " SET_TEXT("color_background") ", "
+	SET_TEXT("color_text") ", " SET_TEXT("support_email") ", " SET_TEXT("locale") ", "
+	SET_TEXT("store_endpoint") ", " SET_TEXT("store_region") ", " SET_TEXT("store_bucket") ", "
+	SET_TEXT("store_access_key_id") ", " SET_TEXT("store_secret_access_key") ", "
+	SET_TEXT("whatsapp_phone_number_id") ", " SET_TEXT("whatsapp_access_token") ","
+	" max_upload_bytes = CASE WHEN $2::jsonb ? 'max_upload_bytes'"
+	"   THEN ($2::jsonb->>'max_upload_bytes')::bigint ELSE max_upload_bytes END,"
+	" quota_bytes = CASE WHEN $2::jsonb ? 'quota_bytes'"
+	"   THEN ($2::jsonb->>'quota_bytes')::bigint ELSE quota_bytes END,"
+	" store_path_style = CASE WHEN $2::jsonb ? 'store_path_style'"
+	"   THEN ($2::jsonb->>'store_path_style')::boolean ELSE store_path_style END,"
+	" blocked_content_types = CASE WHEN $2::jsonb ? 'blocked_content_types'"
+	"   THEN ARRAY(SELECT DISTINCT jsonb_array_elements_text($2::jsonb->'blocked_content_types'))"
+	"   ELSE blocked_content_types END,"
+	" whatsapp_templates = CASE WHEN $2::jsonb ? 'whatsapp_templates'"
+	"   THEN jsonb_strip_nulls(whatsapp_templates || ($2::jsonb->'whatsapp_templates'))"
+	"   ELSE whatsapp_templates END,"
+	" updated_at = now()"
+	" WHERE tenant_id = $1",
+	2, 0};
+/* clang-format on */
 
 static const struct field color_fields[] = {
         {"primary", FT_STRING, 0, 0, 0, check_color, NULL, NULL},
@@ -351,6 +353,7 @@ static const struct field content_type_items[] = {
 
 static const struct field limit_fields[] = {
         {"max_upload_bytes", FT_INT, 0, 1, LIMIT_UPLOAD_MAX, NULL, NULL, NULL},
+        {"quota_bytes", FT_INT, FF_NULLABLE, 1, LIMIT_QUOTA_MAX, NULL, NULL, NULL},
         {"blocked_content_types", FT_STRING_ARRAY, 0, 0, LIMIT_CONTENT_TYPES, NULL, NULL,
          content_type_items},
         FIELD_END,
@@ -465,6 +468,11 @@ render_team_branding(struct request *r, int status)
 	json_object *types = parse_json_text(db_get(res, 0, 11));
 	json_add_take(limits, "blocked_content_types",
 	              types != NULL ? types : json_object_new_array());
+	const char *quota = db_get(res, 0, 21);
+	if (quota != NULL)
+		json_add_int(limits, "quota_bytes", strtoll(quota, NULL, 10));
+	else
+		json_add_str(limits, "quota_bytes", NULL);
 	json_add_take(o, "limits", limits);
 
 	json_object *store = json_object_new_object();
@@ -550,6 +558,7 @@ h_team_branding_patch(struct request *r)
 	           "limits.max_upload_bytes");
 	patch_copy(patch, limits, "blocked_content_types", "blocked_content_types", changed,
 	           "limits.blocked_content_types");
+	patch_copy(patch, limits, "quota_bytes", "quota_bytes", changed, "limits.quota_bytes");
 	patch_copy(patch, store, "endpoint", "store_endpoint", changed, "store.endpoint");
 	patch_copy(patch, store, "region", "store_region", changed, "store.region");
 	patch_copy(patch, store, "bucket", "store_bucket", changed, "store.bucket");

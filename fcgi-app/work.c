@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "attachments.h"
 #include "json.h"
 #include "projects.h"
 #include "resource.h"
@@ -264,7 +265,8 @@ const struct field deliverable_fields[] = {
         {"description", FT_STRING, FF_NULLABLE, 0, LIMIT_DESCRIPTION_CHARS, NULL, NULL, NULL},
         {"due_date", FT_STRING, FF_REQUIRED, 0, 0, check_date, NULL, NULL},
         {"status", FT_STRING, 0, 1, 20, NULL, deliverable_team_statuses, NULL},
-        {"attachment_ids", FT_STRING_ARRAY, 0, 0, 20, NULL, NULL, attachment_id_item},
+        {"attachment_ids", FT_STRING_ARRAY, 0, 0, LIMIT_DELIVERABLE_FILES, NULL, NULL,
+         attachment_id_item},
         {"client_visible", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
         FIELD_READ_ONLY("delivered_at"),
         {"decision", FT_OBJECT, FF_READ_ONLY, 0, 0, NULL, NULL, NULL},
@@ -326,17 +328,35 @@ static const struct resource deliverable_resource = {"deliverable",         "/te
                                                      &q_deliverable_get,    &q_deliverable_insert,
                                                      &q_deliverable_update, &q_deliverable_delete};
 
-/* attachment_ids must name ready attachments of the same project; until the
- * upload surface exists there are none, so any id is an invalid reference. */
+/* attachment_ids: ready team uploads of the deliverable's project, stored in
+ * order (deliverable_attachments); the answer is rendered again after. */
+static struct stmt q_deliverable_project = {
+        "deliverable_project",
+        "SELECT project_id FROM deliverables WHERE tenant_id = $1 AND id = $2", 2, 0};
+static struct stmt q_deliverable_files_clear = {
+        "deliverable_files_clear",
+        "DELETE FROM deliverable_attachments WHERE tenant_id = $1 AND deliverable_id = $2", 2, 0};
+static struct stmt q_deliverable_files_set = {
+        "deliverable_files_set",
+        "INSERT INTO deliverable_attachments (tenant_id, project_id, deliverable_id,"
+        " attachment_id, position)"
+        " SELECT d.tenant_id, d.project_id, d.id, x.id::uuid, x.n"
+        " FROM deliverables d, jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS x(id, n)"
+        " WHERE d.tenant_id = $1 AND d.id = $2",
+        3, 0};
+
 static int
-attachments_ok(struct request *r)
+set_files(struct request *r, const char *deliverable_id, json_object *ids)
 {
-	json_object *ids = json_get(r->json, "attachment_ids");
-	if (ids == NULL || json_object_array_length(ids) == 0)
-		return 0;
-	res_invalid(r, "attachment_ids[0]", "invalid_reference",
-	            "is not a ready attachment of this project");
-	return ERR_INVALID;
+	const char *p[3] = {r->tenant.id, deliverable_id, json_render(r->arena, ids, NULL)};
+	if (db_exec(r, &q_deliverable_files_clear, p) == NULL ||
+	    db_exec(r, &q_deliverable_files_set, p) == NULL)
+		return ERR_DB;
+	PGresult *res = db_exec(r, &q_deliverable_get, p);
+	if (res == NULL)
+		return ERR_DB;
+	res_send_raw(r, r->status, db_get(res, 0, 0));
+	return 0;
 }
 
 int
@@ -350,10 +370,17 @@ h_deliverables_list(struct request *r)
 int
 h_deliverables_create(struct request *r)
 {
-	if (attachments_ok(r) != 0)
-		return 0;
-	return milestone_reference(r, res_create(r, &deliverable_resource, res_param(r, 0)),
-	                           "deliverables_milestone_fkey");
+	json_object *ids = json_get(r->json, "attachment_ids");
+	int rc = attachments_check_team(r, res_param(r, 0), ids);
+	if (rc != 0)
+		return rc == ERR_INVALID ? 0 : rc;
+	rc = milestone_reference(r, res_create(r, &deliverable_resource, res_param(r, 0)),
+	                         "deliverables_milestone_fkey");
+	if (rc != 0 || r->status != 201 || ids == NULL)
+		return rc;
+	/* the new id ends the Location */
+	const char *slash = strrchr(r->location, '/');
+	return set_files(r, slash + 1, ids);
 }
 
 int
@@ -365,10 +392,24 @@ h_deliverable_get(struct request *r)
 int
 h_deliverable_patch(struct request *r)
 {
-	if (attachments_ok(r) != 0)
-		return 0;
-	return milestone_reference(r, res_patch(r, &deliverable_resource),
-	                           "deliverables_milestone_fkey");
+	json_object *ids = json_get(r->json, "attachment_ids");
+	const char *id = res_param(r, 0);
+	if (ids != NULL) {
+		const char *p[2] = {r->tenant.id, id};
+		PGresult *res = db_exec(r, &q_deliverable_project, p);
+		if (res == NULL)
+			return ERR_DB;
+		if (PQntuples(res) == 1) {
+			int rc = attachments_check_team(r, db_get(res, 0, 0), ids);
+			if (rc != 0)
+				return rc == ERR_INVALID ? 0 : rc;
+		}
+	}
+	int rc = milestone_reference(r, res_patch(r, &deliverable_resource),
+	                             "deliverables_milestone_fkey");
+	if (rc != 0 || r->status != 200 || ids == NULL)
+		return rc;
+	return set_files(r, id, ids);
 }
 
 int

@@ -25,7 +25,22 @@
 // request other than a CORS preflight that carries neither an Authorization
 // header nor X-Amz-Algorithm / Signature query parameters.
 
+//
+// Query canonicalization: s3rver builds the SigV4 canonical query string with
+// JavaScript's encodeURIComponent, which leaves ! ' ( ) * unencoded.  AWS S3
+// and R2 encode them (RFC 3986, as SigV4 specifies), and Atrium's presigned
+// downloads carry response-content-disposition=attachment; filename*=UTF-8''...
+// whose ' and * would then never verify.  encodeURIComponent is looked up as
+// a global at call time, so this process makes it RFC 3986-strict: the
+// emulator then checks signatures exactly as S3 does.
+
 'use strict';
+
+{
+  const loose = globalThis.encodeURIComponent;
+  globalThis.encodeURIComponent = (s) =>
+    loose(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+}
 
 const fs = require('fs');
 const http = require('http');
