@@ -324,6 +324,25 @@ static struct stmt q_delete = {"message_delete",
                                " WHERE tenant_id = $1 AND id = $2 RETURNING deleted_at = now()",
                                2, 0};
 
+/* A deleted message leaves the digests that have not gone out yet; a digest
+ * left with nothing to say goes too.  (One a notifier is sending right now is
+ * locked: these wait for it and then leave it alone, as it is sent.) */
+static struct stmt q_digest_drop = {
+        "message_digest_drop",
+        "UPDATE outbox o SET payload = jsonb_set(o.payload, '{messages}',"
+        " (SELECT coalesce(jsonb_agg(x), '[]'::jsonb) FROM "
+        "jsonb_array_elements(o.payload->'messages') x"
+        " WHERE x->>'message_id' <> $2::text))"
+        " WHERE o.tenant_id = $1 AND o.template = 'message_digest' AND o.status = 'pending'"
+        " AND o.payload->'messages' @> jsonb_build_array(jsonb_build_object('message_id', "
+        "$2::text))",
+        2, 0};
+static struct stmt q_digest_empty = {
+        "message_digest_empty",
+        "DELETE FROM outbox WHERE tenant_id = $1 AND template = 'message_digest'"
+        " AND status = 'pending' AND payload->'messages' = '[]'::jsonb",
+        1, 0};
+
 int
 h_team_message_delete(struct request *r)
 {
@@ -337,7 +356,8 @@ h_team_message_delete(struct request *r)
 		return 0;
 	}
 	if (strcmp(db_get(res, 0, 0), "t") == 0 &&
-	    audit_record(r, "message.delete", "message", id, NULL) != 0)
+	    (db_exec(r, &q_digest_drop, p) == NULL || db_exec(r, &q_digest_empty, p) == NULL ||
+	     audit_record(r, "message.delete", "message", id, NULL) != 0))
 		return ERR_DB;
 	http_empty(r, 204);
 	return 0;

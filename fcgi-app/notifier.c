@@ -370,10 +370,6 @@ check_templates(const struct settings *s)
 /* The due email rows, oldest due first; a row another notifier holds is
  * skipped, not waited for.  Only the outbox row is locked (the notifier may
  * not lock branding, and needs not). */
-/* Rows of templates this notifier does not know yet (written by a newer
- * worker, or before their templates ship) wait instead of dying. */
-#define SENDABLE(a) a ".template IN ('invite', 'password_reset')"
-
 static const char Q_CLAIM[] =
 	"SELECT o.tenant_id, o.id, o.template, o.address, o.attempts,"
 	"       o.payload ->> 'name', o.payload ->> 'link', o.payload ->> 'expires_at',"
@@ -382,7 +378,7 @@ static const char Q_CLAIM[] =
 	"  FROM outbox o"
 	"  JOIN tenants t ON t.id = o.tenant_id"
 	"  LEFT JOIN tenant_branding b ON b.tenant_id = o.tenant_id"
-	" WHERE o.status = 'pending' AND o.channel = 'email' AND " SENDABLE("o")
+	" WHERE o.status = 'pending' AND o.channel = 'email'"
 	"   AND o.next_attempt_at <= now() AND o.send_after <= now()"
 	" ORDER BY o.next_attempt_at"
 	" LIMIT 1"
@@ -396,7 +392,7 @@ static const char Q_NEXT_DUE[] =
 	"SELECT ceil(extract(epoch FROM min(greatest(next_attempt_at, send_after)) - now())"
 	"            * 1000)::bigint"
 	"  FROM outbox"
-	" WHERE status = 'pending' AND channel = 'email' AND " SENDABLE("outbox")
+	" WHERE status = 'pending' AND channel = 'email'"
 	"   AND greatest(next_attempt_at, send_after) > now()";
 
 /* The secret link goes once the row is final.  (A payload that is not an

@@ -55,13 +55,15 @@ portal_member(struct request *r, const char *project_id)
 	" 'status', nd.status) FROM deliverables nd WHERE nd.tenant_id = " p ".tenant_id"          \
 	" AND nd.project_id = " p ".id AND nd.client_visible AND nd.status <> 'approved'"          \
 	" ORDER BY nd.due_date, nd.seq LIMIT 1)"
-/* client-visible, undeleted messages by others after the client's marker */
+/* client-visible, undeleted messages by others after the client's marker
+ * (the marker is a sub-select of its own so that it bounds the index scan) */
 #define UNREAD(p, user)                                                                            \
 	"(SELECT count(*) FROM messages um WHERE um.tenant_id = " p ".tenant_id"                   \
 	" AND um.project_id = " p ".id AND um.visibility = 'client' AND um.deleted_at IS NULL"     \
-	" AND um.author_client_id IS DISTINCT FROM " user " AND um.seq > coalesce("                \
-	"(SELECT rd.last_seq FROM message_reads rd WHERE rd.tenant_id = " p ".tenant_id"           \
-	" AND rd.project_id = " p ".id AND rd.client_id = " user "), 0))"
+	" AND um.author_client_id IS DISTINCT FROM " user " AND um.seq > "                         \
+	"(SELECT coalesce(max(rd.last_seq), 0) FROM message_reads rd"                              \
+	" WHERE rd.tenant_id = " p ".tenant_id AND rd.project_id = " p ".id"                       \
+	" AND rd.client_id = " user "))"
 #define CLIENT_PROJECT_JSON(p, user)                                                               \
 	"api_client_project(" p                                                                    \
 	", " CLIENT_PROGRESS("sub.tenant_id = " p ".tenant_id AND sub.project_id = " p             \

@@ -23,13 +23,18 @@
 #include "util.h"
 
 /* S3's own limits, and bounds for the rest so that work stays small. */
-#define S3_KEY_MAX     1024 /* object key bytes (S3 refuses longer keys) */
-#define S3_BUCKET_MAX  255  /* legacy us-east-1 names; DNS-style ones are <= 63 */
-#define S3_REGION_MAX  64
-#define S3_AKID_MAX    128
-#define S3_HEADERS_MAX 16 /* signed headers besides host */
-#define S3_QUERY_MAX   16 /* extra query parameters */
-#define S3_SHA256_LEN  32
+#define S3_KEY_MAX          1024 /* object key bytes (S3 refuses longer keys) */
+#define S3_BUCKET_MAX       255  /* legacy us-east-1 names; DNS-style ones are <= 63 */
+#define S3_REGION_MAX       64
+#define S3_AKID_MAX         128
+#define S3_HEADERS_MAX      16   /* signed headers besides host */
+#define S3_QUERY_MAX        16   /* extra query parameters */
+#define S3_NAME_MAX         128  /* a header or query parameter name */
+#define S3_HEADER_VALUE_MAX 2048 /* a header value */
+/* a query value: room for the Content-Disposition of a LIMIT_FILENAME_CHARS
+ * name of 4-byte characters (about 3.4 KB) */
+#define S3_QUERY_VALUE_MAX 8192
+#define S3_SHA256_LEN      32
 
 static const char hex_upper[] = "0123456789ABCDEF";
 
@@ -290,8 +295,8 @@ valid_header_value(const char *v)
 {
 	if (v == NULL)
 		return false;
-	size_t n = strnlen(v, LIMIT_URL_CHARS + 1);
-	if (n > LIMIT_URL_CHARS)
+	size_t n = strnlen(v, S3_HEADER_VALUE_MAX + 1);
+	if (n > S3_HEADER_VALUE_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)v[i];
@@ -354,8 +359,8 @@ trimall(struct arena *a, const char *v)
 /* Signed headers: host plus the caller's, validated, sorted by name.  Returns
  * the count in *n, or ERR_INVALID (bad name or value, duplicate, host). */
 static int
-collect_headers(struct arena *a, const char *host, const struct s3_param *headers,
-                size_t nheaders, struct kv **out, size_t *n)
+collect_headers(struct arena *a, const char *host, const struct s3_param *headers, size_t nheaders,
+                struct kv **out, size_t *n)
 {
 	if (nheaders > S3_HEADERS_MAX || (nheaders > 0 && headers == NULL))
 		return ERR_INVALID;
@@ -363,7 +368,7 @@ collect_headers(struct arena *a, const char *host, const struct s3_param *header
 	h[0].name = "host";
 	h[0].value = host;
 	for (size_t i = 0; i < nheaders; i++) {
-		if (!valid_chars(headers[i].name, 64, is_lower_tchar) ||
+		if (!valid_chars(headers[i].name, S3_NAME_MAX, is_lower_tchar) ||
 		    !valid_header_value(headers[i].value))
 			return ERR_INVALID;
 		for (size_t j = 0; j <= i; j++)
@@ -496,8 +501,9 @@ collect_query(struct arena *a, const struct kv *amz, size_t namz, const struct s
 	for (size_t i = 0; i < nquery; i++) {
 		const struct s3_param *p = &query[i];
 		if (p->name == NULL || p->name[0] == '\0' || p->value == NULL ||
-		    reserved_query_name(p->name) || strnlen(p->name, 256) > 255 ||
-		    strnlen(p->value, LIMIT_QUERY_MAX + 1) > LIMIT_QUERY_MAX)
+		    reserved_query_name(p->name) ||
+		    strnlen(p->name, S3_NAME_MAX + 1) > S3_NAME_MAX ||
+		    strnlen(p->value, S3_QUERY_VALUE_MAX + 1) > S3_QUERY_VALUE_MAX)
 			return ERR_INVALID;
 		q[namz + i].name = s3_uri_encode(a, p->name, false);
 		q[namz + i].value = s3_uri_encode(a, p->value, false);
@@ -539,11 +545,11 @@ s3_presign(struct arena *a, const struct s3_target *t, const char *method, const
 	const char *signed_headers = signed_header_list(a, h, nh);
 	const char *scope = arena_printf(a, "%s/%s/s3/aws4_request", day, t->region);
 	const struct kv amz[] = {
-		{"X-Amz-Algorithm", "AWS4-HMAC-SHA256"},
-		{"X-Amz-Credential", arena_printf(a, "%s/%s", t->access_key_id, scope)},
-		{"X-Amz-Date", stamp},
-		{"X-Amz-Expires", arena_printf(a, "%d", expires)},
-		{"X-Amz-SignedHeaders", signed_headers},
+	        {"X-Amz-Algorithm", "AWS4-HMAC-SHA256"},
+	        {"X-Amz-Credential", arena_printf(a, "%s/%s", t->access_key_id, scope)},
+	        {"X-Amz-Date", stamp},
+	        {"X-Amz-Expires", arena_printf(a, "%d", expires)},
+	        {"X-Amz-SignedHeaders", signed_headers},
 	};
 	if (collect_query(a, amz, ARRAY_LEN(amz), query, nquery, &q, &nq) != 0)
 		return NULL;
@@ -562,12 +568,11 @@ s3_presign(struct arena *a, const struct s3_target *t, const char *method, const
 	char cr_hash[2 * S3_SHA256_LEN + 1], sig[2 * S3_SHA256_LEN + 1];
 	if (sha256_hex(cr.p, cr.len, cr_hash) != 0)
 		return NULL;
-	const char *sts =
-	        arena_printf(a, "AWS4-HMAC-SHA256\n%s\n%s\n%s", stamp, scope, cr_hash);
+	const char *sts = arena_printf(a, "AWS4-HMAC-SHA256\n%s\n%s\n%s", stamp, scope, cr_hash);
 	if (sign(t->secret_access_key, day, t->region, sts, sig) != 0)
 		return NULL;
-	return arena_printf(a, "%s://%s%s?%s&X-Amz-Signature=%s", ep.https ? "https" : "http",
-	                    host, buf_cstr(&path), buf_cstr(&cq), sig);
+	return arena_printf(a, "%s://%s%s?%s&X-Amz-Signature=%s", ep.https ? "https" : "http", host,
+	                    buf_cstr(&path), buf_cstr(&cq), sig);
 }
 
 /* ---- Content-Disposition ---- */

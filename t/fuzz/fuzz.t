@@ -8,7 +8,7 @@ use Test::More;
 use FindBin;
 
 my $root = "$FindBin::Bin/../..";
-my @names = qw(json request cursor);
+my @names = qw(json request cursor s3sign);
 for my $name (@names) {
     my $bin = "$root/build/fuzz/fuzz-$name";
     SKIP: {

@@ -117,7 +117,7 @@ my ($upd) = grep { ($_->{action} // '') eq 'project.update' } @$rows;
 unlike(JSON::PP->new->canonical->encode($upd->{detail}), qr/secret text|Audited 2/, 'detail holds names, not values');
 my $row = $rows->[0];
 is_deeply([sort keys %$row], [qw(action actor at detail id ip request_id target)], 'row shape');
-is_deeply([sort keys %{ $row->{actor} }], [qw(api_key_id member_id)], 'actor shape');
+is_deeply([sort keys %{ $row->{actor} }], [qw(api_key_id client_id member_id)], 'actor shape');
 like($row->{at}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, 'at is RFC 3339 UTC');
 like($row->{ip} // '', qr/^[0-9a-f:.]+$/, 'ip recorded');
 is(scalar @$rows, scalar keys %expect, 'no other row: reads, creates and deletes wrote one row each');

@@ -134,8 +134,8 @@ test_put_headers(struct arena *a)
 	char *u5 = s3_presign(a, &t, "PUT", "k", 1700000001, 900, inner2, 1, NULL, 0);
 	ok(u5 != NULL && strcmp(u2, u5) != 0, "the time is signed");
 	ok(s3_presign(a, &t, "HEAD", "k", 1700000000, 1, NULL, 0, NULL, 0) != NULL &&
-	           s3_presign(a, &t, "DELETE", "k", 1700000000, S3_EXPIRES_MAX, NULL, 0, NULL,
-	                      0) != NULL,
+	           s3_presign(a, &t, "DELETE", "k", 1700000000, S3_EXPIRES_MAX, NULL, 0, NULL, 0) !=
+	                   NULL,
 	   "HEAD and DELETE; expires 1 and S3_EXPIRES_MAX");
 }
 
@@ -201,8 +201,7 @@ test_invalid(struct arena *a)
 	struct s3_param q[] = {{"response-content-type", "text/plain"}};
 	ok(s3_presign(a, &good, "PUT", "k", 1700000000, 60, h, 1, q, 1) != NULL,
 	   "the baseline is valid");
-	ok(s3_presign(a, NULL, "GET", "k", 1700000000, 60, NULL, 0, NULL, 0) == NULL,
-	   "no target");
+	ok(s3_presign(a, NULL, "GET", "k", 1700000000, 60, NULL, 0, NULL, 0) == NULL, "no target");
 
 	static const char *const endpoints[] = {
 	        "",
@@ -260,9 +259,9 @@ test_invalid(struct arena *a)
 	ok(s3_presign(a, &t, "GET", "k", 1700000000, 60, NULL, 0, NULL, 0) != NULL,
 	   "a container name with '_' is a host");
 
-	static const char *const buckets[] = {"",     "Bucket", "bu_cket", "a/b", "-bucket",
-	                                      "bucket.", ".",    "..",      "evil.com/x",
-	                                      "b@c",  "b c",    "b%41"};
+	static const char *const buckets[] = {"",           "Bucket",  "bu_cket", "a/b",
+	                                      "-bucket",    "bucket.", ".",       "..",
+	                                      "evil.com/x", "b@c",     "b c",     "b%41"};
 	for (size_t i = 0; i < sizeof(buckets) / sizeof(buckets[0]); i++) {
 		t = good;
 		t.bucket = buckets[i];
@@ -314,9 +313,8 @@ test_invalid(struct arena *a)
 	ok(s3_presign(a, &t, "GET", "k", 1700000000, 60, NULL, 0, NULL, 0) == NULL,
 	   "NULL secret refused");
 
-	static const char *const keys[] = {"",    "a\nb",   "a\rb",  "a\tb", "a\x01",
-	                                   "\x7f", ".",      "..",    "./a",  "a/./b",
-	                                   "a/..", "a/../b", "../../etc"};
+	static const char *const keys[] = {"",   "a\nb", "a\rb",  "a\tb", "a\x01",  "\x7f",     ".",
+	                                   "..", "./a",  "a/./b", "a/..", "a/../b", "../../etc"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		ok(s3_presign(a, &good, "GET", keys[i], 1700000000, 60, NULL, 0, NULL, 0) == NULL,
 		   "key '%s' refused", shown(keys[i]));
@@ -400,6 +398,42 @@ test_invalid(struct arena *a)
 		many[i] = (struct s3_param){"x-amz-meta-a", "1"};
 	ok(s3_presign(a, &good, "GET", "k", 1700000000, 60, NULL, 0, many, 17) == NULL,
 	   "more than 16 query parameters refused");
+	struct s3_param manyh[17];
+	char names[17][8];
+	for (size_t i = 0; i < 17; i++) {
+		snprintf(names[i], sizeof(names[i]), "x-h%zu", i);
+		manyh[i] = (struct s3_param){names[i], "1"};
+	}
+	ok(s3_presign(a, &good, "PUT", "k", 1700000000, 60, manyh, 16, NULL, 0) != NULL,
+	   "16 signed headers accepted");
+	ok(s3_presign(a, &good, "PUT", "k", 1700000000, 60, manyh, 17, NULL, 0) == NULL,
+	   "17 signed headers refused");
+
+	/* a download of a 255-character file name of 4-byte characters: the
+	 * longest Content-Disposition the API can ask for must still sign */
+	struct buf fn;
+	buf_init(&fn, a, 1024);
+	for (int i = 0; i < 255; i++)
+		buf_puts(&fn, "\xf0\x9f\x98\x80");
+	struct s3_param cd[] = {
+	        {"response-content-disposition", s3_content_disposition(a, buf_cstr(&fn))}};
+	ok(s3_presign(a, &good, "GET", "k", 1700000000, 60, NULL, 0, cd, 1) != NULL,
+	   "the longest Content-Disposition fits (%zu bytes)", strlen(cd[0].value));
+	char *big = arena_alloc(a, 8194);
+	memset(big, 'v', 8193);
+	struct s3_param bigq[] = {{"response-cache-control", big}};
+	ok(s3_presign(a, &good, "GET", "k", 1700000000, 60, NULL, 0, bigq, 1) == NULL,
+	   "query value over 8192 bytes refused");
+	big[8192] = '\0';
+	ok(s3_presign(a, &good, "GET", "k", 1700000000, 60, NULL, 0, bigq, 1) != NULL,
+	   "query value of 8192 bytes accepted");
+	big[2049] = '\0';
+	struct s3_param bigh[] = {{"x-amz-meta-big", big}};
+	ok(s3_presign(a, &good, "PUT", "k", 1700000000, 60, bigh, 1, NULL, 0) == NULL,
+	   "header value over 2048 bytes refused");
+	big[2048] = '\0';
+	ok(s3_presign(a, &good, "PUT", "k", 1700000000, 60, bigh, 1, NULL, 0) != NULL,
+	   "header value of 2048 bytes accepted");
 }
 
 static void
