@@ -36,14 +36,22 @@ uploader_side(const struct request *r)
 	return client_side(r) ? "client" : "team";
 }
 
-/* file names: anything printable; control characters would only hurt */
+/* File names: anything printable.  C0 and C1 control characters would
+ * only hurt (terminals, headers), and the bidirectional overrides and
+ * isolates (U+202A-U+202E, U+2066-U+2069) let "invoice\u202Efdp.exe" pose
+ * as a PDF. */
 static const char *
 check_filename(const char *s, size_t n)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f)
+		if (p[i] < 0x20 || p[i] == 0x7f ||
+		    (p[i] == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f))
 			return "must not contain control characters";
+		if (p[i] == 0xe2 && i + 2 < n &&
+		    ((p[i + 1] == 0x80 && p[i + 2] >= 0xaa && p[i + 2] <= 0xae) ||
+		     (p[i + 1] == 0x81 && p[i + 2] >= 0xa6 && p[i + 2] <= 0xa9)))
+			return "must not contain bidirectional control characters";
 	}
 	return NULL;
 }
@@ -63,6 +71,10 @@ static struct stmt q_client_project = {
         3, 0};
 static struct stmt q_team_project = {
         "attachment_team_project", "SELECT 1 FROM projects WHERE tenant_id = $1 AND id = $2", 2, 0};
+/* concurrent uploads of one tenant check the quota one after the other */
+static struct stmt q_quota_lock = {
+        "attachment_quota_lock",
+        "SELECT 1 FROM tenant_branding WHERE tenant_id = $1 FOR NO KEY UPDATE", 1, 0};
 static struct stmt q_usage = {"attachment_usage",
                               "SELECT coalesce(sum(size), 0) FROM attachments WHERE tenant_id = $1",
                               1, 0};
@@ -97,8 +109,12 @@ static struct stmt q_team_get = {"attachment_team_get",
                                  ATTACHMENT_ROW " WHERE a.tenant_id = $1 AND a.id = $2", 2, 0};
 /* completing locks the row: two confirmations of one upload run in turn */
 static struct stmt q_client_lock = {"attachment_client_lock",
-                                    ATTACHMENT_ROW " WHERE a.tenant_id = $1 AND a.id = $2"
-                                                   " AND a.uploader_client_id = $3 FOR UPDATE",
+                                    ATTACHMENT_ROW
+                                    " WHERE a.tenant_id = $1 AND a.id = $2"
+                                    " AND a.uploader_client_id = $3 AND EXISTS (SELECT 1"
+                                    " FROM project_members pm WHERE pm.tenant_id = a.tenant_id"
+                                    " AND pm.project_id = a.project_id AND pm.client_id = $3)"
+                                    " FOR UPDATE OF a",
                                     3, 0};
 static struct stmt q_team_lock = {"attachment_team_lock",
                                   ATTACHMENT_ROW " WHERE a.tenant_id = $1 AND a.id = $2 FOR UPDATE",
@@ -192,7 +208,9 @@ h_attachments_create(struct request *r)
 	}
 	if (s.quota >= 0) {
 		const char *p[1] = {r->tenant.id};
-		if ((res = db_exec(r, &q_usage, p)) == NULL)
+		/* the sum is a statement of its own: it sees what the holder of
+		 * the lock before us committed */
+		if (db_exec(r, &q_quota_lock, p) == NULL || (res = db_exec(r, &q_usage, p)) == NULL)
 			return ERR_DB;
 		if (strtoll(db_get(res, 0, 0), NULL, 10) + size > s.quota) {
 			http_problem(
@@ -263,7 +281,7 @@ int
 h_attachment_complete(struct request *r)
 {
 	const char *id = res_param(r, 0);
-	PGresult *res = find(r, id, true);
+	PGresult *res = find(r, id, true), *find_res = res;
 	if (res == NULL)
 		return ERR_DB;
 	if (PQntuples(res) != 1)
@@ -299,6 +317,7 @@ h_attachment_complete(struct request *r)
 		return ERR_DB;
 	if (audit_record(r, "attachment.complete", "attachment", id, NULL) != 0)
 		return ERR_DB;
+	store_forget_upload(r, &s, db_get(find_res, 0, COL_KEY));
 	http_json(r, 200, json_own(r->arena, json_tokener_parse(db_get(res, 0, 0))));
 	return 0;
 }

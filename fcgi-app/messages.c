@@ -78,7 +78,8 @@ static struct stmt q_client_list = {
                      " AND m.deleted_at IS NULL AND ($3::bigint IS NULL OR m.seq < $3)"
                      " AND ($4::uuid IS NULL OR m.seq > (SELECT x.seq FROM messages x WHERE "
                      "x.tenant_id = $1"
-                     " AND x.project_id = $2 AND x.id = $4 AND x.visibility = 'client'))"
+                     " AND x.project_id = $2 AND x.id = $4 AND x.visibility = 'client'"
+                     " AND x.deleted_at IS NULL))"
                      " ORDER BY m.seq DESC LIMIT $5",
         5, 0};
 static struct stmt q_team_list = {
@@ -160,15 +161,21 @@ static struct stmt q_team_get = {
  * Notifications of a new message, folded into digests: $3 notify the
  * project's watchers (except $4, the authoring member), $5 notify its member
  * clients (active, email on); $6 the digest item; $7 the message id; $8 the
- * window in seconds.  A pending digest that has not been tried yet and whose
- * send_after is still ahead takes the item; the others get a new row.  A row
- * a notifier has claimed meanwhile is locked: this UPDATE waits, sees it
- * changed (attempts, status), and the recipient gets a new row instead.
+ * window in seconds.  The open digest of a recipient and project (pending,
+ * untried: the unique index outbox_digest_open) takes the item; otherwise a
+ * new one opens, due after the window.  A digest a notifier is sending
+ * right now is locked: the insert waits, finds it sent, and opens a new one.
  */
 /* clang-format off */
 static struct stmt q_notify = {
 	"message_notify",
-	"WITH rcpt AS ("
+	"INSERT INTO outbox AS o (tenant_id, channel, template, recipient_kind, recipient_id,"
+	" address, project_id, payload, dedupe_key, send_after)"
+	" SELECT $1, 'email', 'message_digest', rcpt.kind, rcpt.id, rcpt.address, $2,"
+	" jsonb_build_object('messages', jsonb_build_array($6::jsonb)),"
+	" 'message_digest:' || $7::text || ':' || rcpt.kind || ':' || rcpt.id,"
+	" now() + make_interval(secs => $8::integer)"
+	" FROM ("
 	"  SELECT 'team'::text AS kind, tm.id, tm.email AS address FROM project_watchers w"
 	"  JOIN team_members tm ON tm.tenant_id = w.tenant_id AND tm.id = w.member_id"
 	"  WHERE $3::boolean AND w.tenant_id = $1 AND w.project_id = $2 AND tm.notify_email"
@@ -177,22 +184,12 @@ static struct stmt q_notify = {
 	"  SELECT 'client', u.id, u.email FROM project_members pm"
 	"  JOIN portal_users u ON u.tenant_id = pm.tenant_id AND u.id = pm.client_id"
 	"  WHERE $5::boolean AND pm.tenant_id = $1 AND pm.project_id = $2 AND u.status = 'active'"
-	"  AND u.notify_email),"
-	" upd AS (UPDATE outbox o SET payload = jsonb_set(o.payload, '{messages}',"
-	"  coalesce(o.payload->'messages', '[]'::jsonb) || jsonb_build_array($6::jsonb))"
-	"  FROM rcpt WHERE o.tenant_id = $1 AND o.template = 'message_digest'"
-	"  AND o.channel = 'email' AND o.status = 'pending' AND o.attempts = 0"
-	"  AND o.project_id = $2 AND o.recipient_kind = rcpt.kind AND o.recipient_id = rcpt.id"
-	"  AND o.send_after > now()"
-	"  RETURNING o.recipient_kind, o.recipient_id)"
-	" INSERT INTO outbox (tenant_id, channel, template, recipient_kind, recipient_id, address,"
-	" project_id, payload, dedupe_key, send_after)"
-	" SELECT $1, 'email', 'message_digest', rcpt.kind, rcpt.id, rcpt.address, $2,"
-	" jsonb_build_object('messages', jsonb_build_array($6::jsonb)),"
-	" 'message_digest:' || $7::text || ':' || rcpt.kind || ':' || rcpt.id,"
-	" now() + make_interval(secs => $8::integer)"
-	" FROM rcpt WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.recipient_kind = rcpt.kind"
-	" AND upd.recipient_id = rcpt.id)",
+	"  AND u.notify_email) rcpt"
+	" ORDER BY rcpt.kind, rcpt.id"
+	" ON CONFLICT (tenant_id, channel, recipient_kind, recipient_id, project_id)"
+	" WHERE template = 'message_digest' AND status = 'pending' AND attempts = 0"
+	" DO UPDATE SET payload = jsonb_set(o.payload, '{messages}',"
+	" coalesce(o.payload->'messages', '[]'::jsonb) || (excluded.payload->'messages'))",
 	8, 0};
 /* clang-format on */
 

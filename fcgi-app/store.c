@@ -122,8 +122,8 @@ store_upload_url(struct request *r, const struct store *s, const char *key,
 	        {"content-type", content_type},
 	};
 	*expires_at = expiry(r, now, LIMIT_UPLOAD_URL_S);
-	return s3_presign(r->arena, &s->browser, "PUT", key, now, LIMIT_UPLOAD_URL_S, h, 2, NULL,
-	                  0);
+	return s3_presign(r->arena, &s->browser, "PUT", store_upload_key(r, key), now,
+	                  LIMIT_UPLOAD_URL_S, h, 2, NULL, 0);
 }
 
 char *
@@ -146,10 +146,10 @@ static CURL *curl; /* one per worker: keeps the connection to the store */
 
 struct fetch {
 	struct store_object *o;
-	long long limit; /* bytes the GET may deliver */
+	long long limit; /* body bytes accepted */
 	long long got;
 	bool too_long;
-	EVP_MD_CTX *md;
+	EVP_MD_CTX *md; /* NULL: the body is not hashed */
 };
 
 /* Copies a header value (trimmed) when the line is "name: value". */
@@ -195,14 +195,16 @@ on_body(char *p, size_t size, size_t count, void *userdata)
 		return 0; /* aborts the transfer */
 	}
 	f->got += (long long)n;
-	if (EVP_DigestUpdate(f->md, p, n) != 1)
+	if (f->md != NULL && EVP_DigestUpdate(f->md, p, n) != 1)
 		return 0;
 	return n;
 }
 
-/* Runs one presigned request; returns the HTTP status or -1. */
+/* Runs one presigned request (copy_source: the signed x-amz-copy-source of a
+ * server-side copy, else NULL); returns the HTTP status or -1. */
 static long
-perform(struct request *r, const char *method, const char *url, struct fetch *f)
+perform(struct request *r, const char *method, const char *url, const char *copy_source,
+        struct fetch *f)
 {
 	if (curl == NULL && (curl = curl_easy_init()) == NULL)
 		return -1;
@@ -216,9 +218,27 @@ perform(struct request *r, const char *method, const char *url, struct fetch *f)
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, f);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, f);
-	if (strcmp(method, "HEAD") == 0)
+	struct curl_slist *headers = NULL;
+	if (strcmp(method, "HEAD") == 0) {
 		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(method, "GET") != 0) {
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+		if (copy_source != NULL) {
+			/* an empty body: curl sends Content-Length: 0 */
+			curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+			curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
+			char h[1024];
+			snprintf(h, sizeof(h), "x-amz-copy-source: %s", copy_source);
+			headers = curl_slist_append(headers, h);
+			/* no Content-Type of curl's choosing: it is not signed */
+			headers = curl_slist_append(headers, "Content-Type:");
+			if (headers == NULL)
+				return -1;
+			curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+		}
+	}
 	CURLcode rc = curl_easy_perform(curl);
+	curl_slist_free_all(headers);
 	if (rc != CURLE_OK) {
 		if (!(rc == CURLE_WRITE_ERROR && f->too_long))
 			log_error(r, "store %s failed: %s", method, curl_easy_strerror(rc));
@@ -243,28 +263,30 @@ same_type(const char *stored, const char *declared)
 	return n == strlen(declared) && strncasecmp(stored, declared, n) == 0;
 }
 
-enum store_check_result
-store_check(struct request *r, const struct store *s, const char *key, long long size,
-            const char *content_type, struct store_object *o, const char **why)
+char *
+store_upload_key(struct request *r, const char *key)
 {
-	time_t now = time(NULL);
+	return arena_printf(r->arena, "incoming/%s", key);
+}
+
+/* HEAD key: STORE_OK with o filled, STORE_MISSING, or STORE_FAILED. */
+static enum store_check_result
+head(struct request *r, const struct store *s, const char *key, struct store_object *o)
+{
 	memset(o, 0, sizeof(*o));
 	o->size = -1;
 	struct fetch f = {o, 0, 0, false, NULL};
-	const char *head = s3_presign(r->arena, &s->worker, "HEAD", key, now, 60, NULL, 0, NULL, 0);
-	if (head == NULL) {
-		*why = "the store settings cannot sign requests";
-		return STORE_FAILED;
-	}
-	long status = perform(r, "HEAD", head, &f);
-	if (status == 404 || status == 403) {
-		*why = "the file has not been uploaded";
+	const char *url =
+	        s3_presign(r->arena, &s->worker, "HEAD", key, time(NULL), 60, NULL, 0, NULL, 0);
+	long status = url != NULL ? perform(r, "HEAD", url, NULL, &f) : -1;
+	if (status == 404 || status == 403)
 		return STORE_MISSING;
-	}
-	if (status < 200 || status > 299) {
-		*why = "the file store did not answer";
-		return STORE_FAILED;
-	}
+	return status >= 200 && status <= 299 ? STORE_OK : STORE_FAILED;
+}
+
+static enum store_check_result
+matches(const struct store_object *o, long long size, const char *content_type, const char **why)
+{
 	if (o->size != size) {
 		*why = "the uploaded file's size differs from the declared size";
 		return STORE_MISMATCH;
@@ -273,27 +295,66 @@ store_check(struct request *r, const struct store *s, const char *key, long long
 		*why = "the uploaded file's content type differs from the declared type";
 		return STORE_MISMATCH;
 	}
-	/* read the bytes back: the sha256 names what was stored, not what was
-	 * claimed */
+	return STORE_OK;
+}
+
+enum store_check_result
+store_check(struct request *r, const struct store *s, const char *key, long long size,
+            const char *content_type, struct store_object *o, const char **why)
+{
+	const char *incoming = store_upload_key(r, key);
+	*why = "the file store did not answer";
+	/* 1. the upload, as the browser left it */
+	enum store_check_result rc = head(r, s, incoming, o);
+	if (rc == STORE_FAILED)
+		return rc;
+	bool copied = false;
+	if (rc == STORE_MISSING) {
+		/* an earlier confirmation may have copied it already and died
+		 * before its commit */
+		if ((rc = head(r, s, key, o)) != STORE_OK) {
+			if (rc == STORE_MISSING)
+				*why = "the file has not been uploaded";
+			return rc;
+		}
+		copied = true;
+	}
+	if ((rc = matches(o, size, content_type, why)) != STORE_OK)
+		return rc;
+	/* 2. a server-side copy to the final key, which no upload URL can
+	 * write: what is confirmed now is what every download returns */
+	struct fetch f = {o, 64 * 1024, 0, false, NULL};
+	if (!copied) {
+		const char *source = arena_printf(r->arena, "/%s/%s", s->worker.bucket,
+		                                  s3_uri_encode(r->arena, incoming, true));
+		const struct s3_param h[1] = {{"x-amz-copy-source", source}};
+		const char *url =
+		        s3_presign(r->arena, &s->worker, "PUT", key, time(NULL), 60, h, 1, NULL, 0);
+		long status = url != NULL ? perform(r, "PUT", url, source, &f) : -1;
+		if (status < 200 || status > 299)
+			return STORE_FAILED;
+	}
+	/* 3. read the final object back: the sha256 names what was stored */
+	struct store_object fin;
+	if ((rc = head(r, s, key, &fin)) != STORE_OK ||
+	    (rc = matches(&fin, size, content_type, why)) != STORE_OK)
+		return rc == STORE_MISSING ? STORE_FAILED : rc;
+	memset(&f, 0, sizeof(f));
+	f.o = &fin;
+	f.limit = size;
 	if ((f.md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(f.md, EVP_sha256(), NULL) != 1) {
 		EVP_MD_CTX_free(f.md);
 		return STORE_FAILED;
 	}
 	arena_defer(r->arena, md_free, f.md);
-	f.limit = size;
-	const char *get = s3_presign(r->arena, &s->worker, "GET", key, now, 60, NULL, 0, NULL, 0);
-	char etag[sizeof(o->etag)];
-	memcpy(etag, o->etag, sizeof(etag));
-	status = get != NULL ? perform(r, "GET", get, &f) : -1;
-	if (status == 404 || status == 403) {
-		*why = "the file has not been uploaded";
-		return STORE_MISSING;
-	}
-	if (status < 200 || status > 299) {
-		*why = "the file store did not answer";
+	char etag[sizeof(fin.etag)];
+	memcpy(etag, fin.etag, sizeof(etag));
+	const char *get =
+	        s3_presign(r->arena, &s->worker, "GET", key, time(NULL), 60, NULL, 0, NULL, 0);
+	long status = get != NULL ? perform(r, "GET", get, NULL, &f) : -1;
+	if (status < 200 || status > 299)
 		return STORE_FAILED;
-	}
-	if (f.too_long || f.got != size || strcmp(etag, o->etag) != 0) {
+	if (f.too_long || f.got != size) {
 		*why = "the file changed while it was being checked";
 		return STORE_MISMATCH;
 	}
@@ -301,7 +362,21 @@ store_check(struct request *r, const struct store *s, const char *key, long long
 	unsigned int mdlen = 0;
 	if (EVP_DigestFinal_ex(f.md, md, &mdlen) != 1 || mdlen != 32)
 		return STORE_FAILED;
+	*o = fin;
+	memcpy(o->etag, etag, sizeof(o->etag));
 	util_hex(md, 32, o->sha256);
 	*why = NULL;
 	return STORE_OK;
+}
+
+void
+store_forget_upload(struct request *r, const struct store *s, const char *key)
+{
+	struct store_object o;
+	struct fetch f = {&o, 64 * 1024, 0, false, NULL};
+	const char *url = s3_presign(r->arena, &s->worker, "DELETE", store_upload_key(r, key),
+	                             time(NULL), 60, NULL, 0, NULL, 0);
+	long status = url != NULL ? perform(r, "DELETE", url, NULL, &f) : -1;
+	if (status != 204 && status != 200 && status != 404)
+		log_error(r, "store: the upload copy %s stays (DELETE answered %ld)", key, status);
 }

@@ -34,8 +34,15 @@ bool store_blocked(const struct store *s, const char *content_type);
 /* tenants/{tenant}/projects/{project}/{attachment} */
 char *store_object_key(struct request *r, const char *project_id, const char *attachment_id);
 
-/* A presigned PUT for the browser: content-type and content-length signed.
- * *expires_at gets the RFC 3339 expiry.  NULL on a signing failure. */
+/* Where the browser uploads the object that will live at key:
+ * incoming/{key}.  Only the server writes key itself (a copy once the upload
+ * is confirmed), so no upload URL can change a confirmed file; a lifecycle
+ * rule on incoming/ may expire abandoned uploads. */
+char *store_upload_key(struct request *r, const char *key);
+
+/* A presigned PUT for the browser to the upload key of key: content-type and
+ * content-length signed.  *expires_at gets the RFC 3339 expiry.  NULL on a
+ * signing failure. */
 char *store_upload_url(struct request *r, const struct store *s, const char *key,
                        const char *content_type, long long size, const char **expires_at);
 /* A presigned GET for the browser that downloads as an attachment under
@@ -59,14 +66,19 @@ enum store_check_result {
 };
 
 /*
- * Confirms an upload: a signed HEAD (the object exists with the declared
- * size and content type), then a signed GET that streams the bytes through
- * SHA-256 (reading at most size bytes; more is a mismatch), so that the
- * attachment's sha256 names exactly what was stored.  *why gets a short
- * reason for the log and the 409 detail.
+ * Confirms an upload: a signed HEAD of the upload key (the object exists with
+ * the declared size and content type), a server-side copy to key, then a
+ * signed GET of key that streams the bytes through SHA-256 (reading at most
+ * size bytes), so that the attachment's sha256 names exactly what downloads
+ * return.  An upload already copied by an earlier attempt (that died before
+ * its commit) is found at key.  *why gets a short reason for the 409 detail.
  */
 enum store_check_result store_check(struct request *r, const struct store *s, const char *key,
                                     long long size, const char *content_type,
                                     struct store_object *o, const char **why);
+
+/* Deletes the upload copy once confirmed (best effort: a failure is logged,
+ * the object only costs storage). */
+void store_forget_upload(struct request *r, const struct store *s, const char *key);
 
 #endif

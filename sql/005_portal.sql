@@ -128,6 +128,14 @@ CREATE TABLE message_reads (
 
 -- ---- tenant limits, audit actors ------------------------------------------
 
+-- One open digest per recipient, channel and project: a message posted while
+-- one is pending and untried folds into it (INSERT ... ON CONFLICT), even
+-- when posts race.  Once a notifier has tried it (attempts > 0) or sent it,
+-- the next message opens a new one.
+CREATE UNIQUE INDEX outbox_digest_open
+    ON outbox (tenant_id, channel, recipient_kind, recipient_id, project_id)
+    WHERE template = 'message_digest' AND status = 'pending' AND attempts = 0;
+
 ALTER TABLE tenant_branding ADD COLUMN quota_bytes bigint CHECK (quota_bytes > 0);
 ALTER TABLE audit_log ADD COLUMN actor_client_id uuid;
 
@@ -151,44 +159,46 @@ END $$;
 -- as a hash per row.  (A correlated EXISTS per row made counting a 10,000-
 -- message thread take 300 ms.)  On the team surface app_portal_user_id() is
 -- NULL, the first arm of the OR holds, and the sub-select never runs.
+-- The client id itself is read as (SELECT app_portal_user_id()): an init
+-- plan, evaluated once per statement instead of once per row.
 -- project_members is itself limited to the client's own rows below.
 CREATE POLICY project_members_client ON project_members AS RESTRICTIVE
-    USING (app_portal_user_id() IS NULL OR client_id = app_portal_user_id());
+    USING ((SELECT app_portal_user_id()) IS NULL OR client_id = (SELECT app_portal_user_id()));
 CREATE POLICY projects_client ON projects AS RESTRICTIVE
-    USING (app_portal_user_id() IS NULL OR (tenant_id, id) IN (SELECT m.tenant_id, m.project_id FROM project_members m
-                                 WHERE m.client_id = app_portal_user_id()));
+    USING ((SELECT app_portal_user_id()) IS NULL OR (tenant_id, id) IN (SELECT m.tenant_id, m.project_id FROM project_members m
+                                 WHERE m.client_id = (SELECT app_portal_user_id())));
 CREATE POLICY milestones_client ON milestones AS RESTRICTIVE
-    USING (app_portal_user_id() IS NULL
+    USING ((SELECT app_portal_user_id()) IS NULL
            OR (client_visible AND (tenant_id, project_id) IN (SELECT m.tenant_id, m.project_id FROM project_members m
-                                              WHERE m.client_id = app_portal_user_id())));
+                                              WHERE m.client_id = (SELECT app_portal_user_id()))));
 CREATE POLICY tasks_client ON tasks AS RESTRICTIVE
-    USING (app_portal_user_id() IS NULL
+    USING ((SELECT app_portal_user_id()) IS NULL
            OR (client_visible AND (tenant_id, project_id) IN (SELECT m.tenant_id, m.project_id FROM project_members m
-                                              WHERE m.client_id = app_portal_user_id())));
+                                              WHERE m.client_id = (SELECT app_portal_user_id()))));
 CREATE POLICY deliverables_client ON deliverables AS RESTRICTIVE
-    USING (app_portal_user_id() IS NULL
+    USING ((SELECT app_portal_user_id()) IS NULL
            OR (client_visible AND (tenant_id, project_id) IN (SELECT m.tenant_id, m.project_id FROM project_members m
-                                              WHERE m.client_id = app_portal_user_id())));
+                                              WHERE m.client_id = (SELECT app_portal_user_id()))));
 CREATE POLICY deliverable_decisions_client ON deliverable_decisions AS RESTRICTIVE
-    USING (app_portal_user_id() IS NULL
+    USING ((SELECT app_portal_user_id()) IS NULL
            OR EXISTS (SELECT 1 FROM deliverables d
                       WHERE d.tenant_id = deliverable_decisions.tenant_id
                         AND d.id = deliverable_decisions.deliverable_id));
 CREATE POLICY deliverable_attachments_client ON deliverable_attachments AS RESTRICTIVE
-    USING (app_portal_user_id() IS NULL
+    USING ((SELECT app_portal_user_id()) IS NULL
            OR EXISTS (SELECT 1 FROM deliverables d
                       WHERE d.tenant_id = deliverable_attachments.tenant_id
                         AND d.id = deliverable_attachments.deliverable_id));
 CREATE POLICY messages_client ON messages AS RESTRICTIVE
-    USING (app_portal_user_id() IS NULL
+    USING ((SELECT app_portal_user_id()) IS NULL
            OR (visibility = 'client' AND deleted_at IS NULL
                AND (tenant_id, project_id) IN (SELECT m.tenant_id, m.project_id FROM project_members m
-                                              WHERE m.client_id = app_portal_user_id())));
+                                              WHERE m.client_id = (SELECT app_portal_user_id()))));
 CREATE POLICY attachments_client ON attachments AS RESTRICTIVE
-    USING (app_portal_user_id() IS NULL
+    USING ((SELECT app_portal_user_id()) IS NULL
            OR ((tenant_id, project_id) IN (SELECT m.tenant_id, m.project_id FROM project_members m
-                                          WHERE m.client_id = app_portal_user_id())
-               AND (uploader_client_id = app_portal_user_id()
+                                          WHERE m.client_id = (SELECT app_portal_user_id()))
+               AND (uploader_client_id = (SELECT app_portal_user_id())
                     OR EXISTS (SELECT 1 FROM messages m
                                WHERE m.tenant_id = attachments.tenant_id
                                  AND m.id = attachments.message_id)
@@ -196,7 +206,7 @@ CREATE POLICY attachments_client ON attachments AS RESTRICTIVE
                                WHERE da.tenant_id = attachments.tenant_id
                                  AND da.attachment_id = attachments.id))));
 CREATE POLICY message_reads_client ON message_reads AS RESTRICTIVE
-    USING (app_portal_user_id() IS NULL OR client_id = app_portal_user_id());
+    USING ((SELECT app_portal_user_id()) IS NULL OR client_id = (SELECT app_portal_user_id()));
 
 -- ---- API representations --------------------------------------------------
 

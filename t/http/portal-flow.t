@@ -124,6 +124,14 @@ note("content-disposition: " . ($get->{headers}{"content-disposition"} // ""));
 is($get->{status}, 200, 'GET from the store');
 is($get->{content}, $bytes, 'same bytes');
 like($get->{headers}{'content-disposition'} // '', qr/^attachment; filename="Brief r_sum_ _v2_.pdf"; filename\*=UTF-8''Brief%20r%C3%A9sum%C3%A9%20%22v2%22.pdf$/, 'downloads as an attachment under its name');
+# the upload URL lives on for its 15 minutes, but it writes only the upload
+# copy: the confirmed file cannot change under its sha256
+(my $other = $bytes) =~ tr/x/y/;
+is($http->request(PUT => $att->{upload}{url}, { content => $other, headers => { 'content-type' => 'application/pdf' } })->{status},
+    200, 'the store takes a second PUT with the same URL');
+is($http->get(capi(GET => "/attachments/$att->{id}/download")->{json}{url})->{content}, $bytes,
+    'downloads still return the confirmed bytes');
+is(capi(POST => "/attachments/$att->{id}/complete")->{json}{sha256}, sha256_hex($bytes), 'and its sha256 stands');
 $r = capi(GET => "/attachments/$att->{id}/download?redirect=1");
 is($r->{status}, 302, 'redirect=1 -> 302');
 like($r->{headers}{location} // '', qr/X-Amz-Signature=/, 'Location is the presigned URL');
@@ -133,5 +141,11 @@ is($r->{status}, 201, 'a message with only an attachment');
 is($r->{json}{attachments}[0]{id}, $att->{id}, 'the attachment is on the message');
 is(capi(POST => "/projects/$p->{id}/messages", json => { attachment_ids => [$att->{id}] })->{status}, 422, 'an attachment joins one message only');
 is(team_api($t, GET => "/team/messages/$r->{json}{id}")->{json}{attachments}[0]{sha256}, sha256_hex($bytes), 'the team sees it');
+
+# client actions are audited with the client as the actor
+$r = team_api($t, GET => '/team/audit?action=deliverable.request_changes');
+is(scalar @{ $r->{json}{data} }, 1, 'the decision is audited');
+is($r->{json}{data}[0]{actor}{client_id}, $u->{id}, 'the client is the actor');
+is($r->{json}{data}[0]{target}{id}, $d1->{id}, 'the deliverable is the target');
 
 done_testing();

@@ -117,7 +117,9 @@ my $U = { %{ onboard($A, name => 'Ursula P', project_ids => [$P{id}]) }, tag => 
 my $V = { %{ onboard($A, name => 'Victor Q', project_ids => [$Q{id}]) }, tag => 'V', t => $A };
 my $W = { %{ onboard($A, name => 'Wanda PQ', project_ids => [$P{id}, $Q{id}]) }, tag => 'W', t => $A };
 my $X = { %{ onboard($B, name => 'Xavier R', project_ids => [$R{id}]) }, tag => 'X', t => $B };
-my %client = (U => $U, V => $V, W => $W, X => $X);
+# Y was a member of P and uploaded files there before being removed
+my $Y = { %{ onboard($A, name => 'Yara ex-P', project_ids => [$P{id}]) }, tag => 'Y', t => $A };
+my %client = (U => $U, V => $V, W => $W, X => $X, Y => $Y);
 $P{client} = $U;
 $Q{client} = $V;
 $R{client} = $X;
@@ -234,6 +236,9 @@ sub join_in {
 # P entirely before Q: every message of Q is newer than every message of P
 populate(\%P);
 join_in(\%P);
+upload(\%P, $Y, 'y_free');
+upload(\%P, $Y, 'y_pending', 1);
+must(team_api($A, DELETE => "/team/projects/$P{id}/members/$Y->{id}"), 204, 'Y leaves P');
 populate(\%Q);
 join_in(\%Q);
 populate(\%R);
@@ -270,7 +275,7 @@ sub world {
         $s{"read markers of $tn"} = sql_in($t, "SELECT string_agg(project_id || ':' || client_id || ':' || last_seq, ',' ORDER BY project_id, client_id) FROM message_reads");
         $s{"deliverables of $tn"} = sql_in($t, "SELECT string_agg(id || ':' || status || ':' || coalesce(decision_id::text, '-') || ':' || updated_at, ',' ORDER BY id) FROM deliverables");
     }
-    for my $c ($U, $V, $W, $X) {
+    for my $c ($U, $V, $W, $X, $Y) {
         my $r = capi($c, GET => '/projects');
         $s{"unread counts of $c->{tag}"} = { map { $_->{id} => $_->{unread_messages} } @{ $r->{json}{data} // [] } };
     }
@@ -370,6 +375,7 @@ walk_is($U, '/projects', [ $P{id} ], undef, 'U GET /projects');
 walk_is($V, '/projects', [ $Q{id} ], undef, 'V GET /projects');
 walk_is($W, '/projects', [ $P{id}, $Q{id} ], undef, 'W GET /projects');
 walk_is($X, '/projects', [ $R{id} ], undef, 'X GET /projects');
+walk_is($Y, '/projects', [], undef, 'Y (removed from P) GET /projects');
 walk_is($W, '/projects?status=on_hold', [ $Q{id} ], undef, 'W GET /projects?status=on_hold');
 walk_is($W, '/projects?status=active', [ $P{id} ], undef, 'W GET /projects?status=active');
 walk_is($U, '/projects?status=on_hold', [], undef, 'U GET /projects?status=on_hold');
@@ -445,9 +451,10 @@ sub victim_ids {
         msg => $d->{m_team}, free => $d->{att}{ca_free}{id} };
 }
 
-for my $c ($U, $V, $W, $X) {
+for my $c ($U, $V, $W, $X, $Y) {
     for my $d (grep { !member($c, $_) } \%P, \%Q, \%R) {
-        my $who = "$c->{tag} on " . ($d->{t} == $c->{t} ? "same-tenant" : "other tenant's") . " $d->{name}";
+        my $who = "$c->{tag} on " . ($d->{t} == $c->{t} ? "same-tenant" : "other tenant's") . " $d->{name}"
+            . ($c == $Y && $d == \%P ? ' (a former member, its own uploads too)' : '');
         for my $rt (@project_routes) {
             my ($method, $tpl, $body, $h) = @$rt;
             refused(sender($c), $method, $tpl, $body, victim_ids($d), {}, "$who: $method $tpl", $h);
@@ -457,6 +464,21 @@ for my $c ($U, $V, $W, $X) {
             refused(sender($c), GET => '/attachments/{att}/download', undef, $id, {}, "$who: download $k");
             refused(sender($c), GET => '/attachments/{att}/download?redirect=1', undef, $id, {}, "$who: download?redirect=1 $k");
             refused(sender($c), POST => '/attachments/{att}/complete', undef, $id, {}, "$who: complete $k");
+        }
+    }
+}
+
+# a conditional GET is no oracle: the rightful member's ETag (or *) sent by
+# an outsider is still a 404, never a 304
+for my $d (\%P, \%Q, \%R) {
+    for my $path ("/projects/$d->{id}", "/projects/$d->{id}/tasks", "/projects/$d->{id}/deliverables", "/projects/$d->{id}/messages") {
+        my $etag = capi($d->{client}, GET => $path)->{headers}{etag};
+        like($etag // '', qr/^"[0-9a-f]{32}"$/, "$d->{client}{tag}: ETag of $d->{name}'s page");
+        for my $c (grep { !member($_, $d) } $U, $V, $W, $X) {
+            for my $inm ($etag // '"x"', '*') {
+                is_not_found(capi($c, GET => $path, headers => { 'if-none-match' => $inm }),
+                    "$c->{tag} on $d->{name}: GET " . ($path =~ s/\Q$d->{id}\E/{id}/r) . " with If-None-Match $inm");
+            }
         }
     }
 }
@@ -495,7 +517,7 @@ for my $o (@own) {
     refused(sender($c), POST => '/projects/{own}/deliverables/{deliv}/approve', {}, { deliv => $d->{d_decided} }, $own, "$who: approve a withdrawn deliverable");
     refused(sender($c), POST => '/projects/{own}/messages/read', { last_read_message_id => '{msg}' }, { msg => $d->{m_int} }, $own, "$who: internal message as read marker");
     refused(sender($c), POST => '/projects/{own}/messages/read', { last_read_message_id => '{msg}' }, { msg => $d->{m_del} }, $own, "$who: deleted message as read marker");
-    for my $k (qw(ta_free ta_pending ca_msg w_free ca_free ta_int)) {
+    for my $k (qw(ta_free ta_pending ca_msg w_free ca_free ta_int y_free)) {
         my $att = $d->{att}{$k} or next;
         next if $att->{uploader} eq $c->{tag} && $k =~ /free/;
         my $r = capi($c, POST => "/projects/$d->{id}/messages", json => { body => 'mine?', attachment_ids => [ $att->{id} ] });
@@ -649,6 +671,7 @@ for my $case (
     ["A as the team", $at, undef, rls_expect(undef, \%P, \%Q)],
     ["B as the team", $bt, undef, rls_expect(undef, \%R)],
     ["A as B's client X", $at, $X->{id}, rls_expect('X')],
+    ["A as Y, removed from P", $at, $Y->{id}, rls_expect('Y')],
     ["B as A's client U", $bt, $U->{id}, rls_expect('U')],
     ["A as an unknown client", $at, fresh_uuid(), rls_expect('nobody')],
     ["no tenant as U", undef, $U->{id}, rls_expect('U')],
@@ -698,8 +721,20 @@ is($r->{status}, 201, 'control: U posts in P with its own loose file');
 is_deeply([ map { $_->{id} } @{ $r->{json}{attachments} // [] } ], [ $P{att}{ca_free}{id} ], 'control: the file is on the message');
 $r = capi($W, POST => "/projects/$Q{id}/messages", json => { attachment_ids => [ $Q{att}{w_free}{id} ] });
 is($r->{status}, 201, "control: W posts in Q with the Q file refused in P");
-$r = capi($U, POST => "/projects/$P{id}/attachments", json => { filename => 'n.txt', content_type => 'text/plain', size => 10 });
-is($r->{status}, 201, 'control: U creates an attachment in P');
+# an Idempotency-Key is the caller's own: W reusing U's key on the same
+# route gets its own new row, never U's answer (nor a URL for U's object)
+my %nb = (filename => 'n.txt', content_type => 'text/plain', size => 10);
+my $ru = capi($U, POST => "/projects/$P{id}/attachments", json => \%nb, headers => { 'Idempotency-Key' => 'iso-shared' });
+is($ru->{status}, 201, 'control: U creates an attachment in P (with a key)');
+my $rw = capi($W, POST => "/projects/$P{id}/attachments", json => \%nb, headers => { 'Idempotency-Key' => 'iso-shared' });
+ok($rw->{status} == 201 && !$rw->{headers}{'idempotent-replayed'} && ($rw->{json}{id} // '') ne ($ru->{json}{id} // 'x'),
+    "control: W with U's key and body on the same route: a new attachment, not U's replay")
+    or diag explain { u => $ru->{json}, w => $rw->{json}, headers => $rw->{headers} };
+$ru = capi($U, POST => "/projects/$P{id}/messages", json => { body => 'keyed' }, headers => { 'Idempotency-Key' => 'iso-shared-m' });
+$rw = capi($W, POST => "/projects/$P{id}/messages", json => { body => 'keyed' }, headers => { 'Idempotency-Key' => 'iso-shared-m' });
+ok($ru->{status} == 201 && $rw->{status} == 201 && !$rw->{headers}{'idempotent-replayed'}
+        && ($rw->{json}{author}{id} // '') eq $W->{id} && $rw->{json}{id} ne $ru->{json}{id},
+    "control: W with U's key on U's message route: W's own message");
 for my $d (\%P, \%Q, \%R) {
     my $c = $d->{client};
     $r = capi($c, POST => "/attachments/$d->{att}{ca_pending}{id}/complete");
