@@ -47,9 +47,8 @@ connect_now(struct request *r)
 		return ERR_UNAVAILABLE;
 	PQfinish(conn);
 	/* earlier keywords are defaults the DSN may override */
-	const char *const keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
-	const char *const vals[] = {"2", "atrium-fcgi", "-c plan_cache_mode=force_generic_plan",
-	                            conninfo, NULL};
+	const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *const vals[] = {"2", "atrium-fcgi", conninfo, NULL};
 	conn = PQconnectdbParams(keys, vals, 1);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
 		log_error(r, "db connect failed: %s",

@@ -73,7 +73,7 @@ main(void)
 	json_errors_add(&e, "name", "required", "is required");
 	http_problem_errors(&r, e.list);
 	o = json_tokener_parse(r.resp_body);
-	ok(r.status == 422, "422");
+	ok(r.status == 422, "a validation problem is a 422");
 	is_str(json_object_get_string(json_get(o, "code")), "validation_failed", "422 code");
 	json_object *first = json_object_array_get_idx(json_get(o, "errors"), 0);
 	is_str(json_object_get_string(json_get(first, "field")), "name", "errors[0].field");

@@ -10,13 +10,13 @@ h(struct request *r)
 }
 
 static const struct route table[] = {
-        {"GET", "/branding", SURFACE_PUBLIC, BODY_NONE, NULL, h, NULL},
-        {"GET", "/team/domains", SURFACE_TEAM, BODY_NONE, NULL, h, NULL},
-        {"POST", "/team/domains", SURFACE_TEAM, BODY_CREATE, NULL, h, NULL},
-        {"DELETE", "/team/domains/{host}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL},
-        {"GET", "/team/projects/{id}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL},
-        {"PATCH", "/team/projects/{id}", SURFACE_TEAM, BODY_PATCH, NULL, h, NULL},
-        {"PUT", "/team/projects/{id}/members/{client_id}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL},
+        {"GET", "/branding", SURFACE_PUBLIC, BODY_NONE, NULL, h, NULL, NULL},
+        {"GET", "/team/domains", SURFACE_TEAM, BODY_NONE, NULL, h, NULL, NULL},
+        {"POST", "/team/domains", SURFACE_TEAM, BODY_CREATE, NULL, h, NULL, NULL},
+        {"DELETE", "/team/domains/{host}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL, NULL},
+        {"GET", "/team/projects/{id}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL, NULL},
+        {"PATCH", "/team/projects/{id}", SURFACE_TEAM, BODY_PATCH, NULL, h, NULL, NULL},
+        {"PUT", "/team/projects/{id}/members/{client_id}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL, NULL},
 };
 
 static enum route_result
