@@ -16,7 +16,8 @@ static const struct route table[] = {
         {"DELETE", "/team/domains/{host}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL, NULL},
         {"GET", "/team/projects/{id}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL, NULL},
         {"PATCH", "/team/projects/{id}", SURFACE_TEAM, BODY_PATCH, NULL, h, NULL, NULL},
-        {"PUT", "/team/projects/{id}/members/{client_id}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL, NULL},
+        {"PUT", "/team/projects/{id}/members/{client_id}", SURFACE_TEAM, BODY_NONE, NULL, h, NULL,
+         NULL},
 };
 
 static enum route_result
