@@ -25,6 +25,8 @@ read_body(struct request *r, const struct route *rt)
 		}
 		return 0;
 	}
+	if (rt->body == BODY_FORM)
+		return http_has_body(r) ? http_read_body(r, 1024) : 0;
 	bool required = rt->body != BODY_OPTIONAL && rt->body != BODY_CREATE_OPTIONAL;
 	if (http_read_json(r, required) != 0)
 		return ERR_INVALID;

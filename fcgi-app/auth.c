@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "auth.h"
+#include "notify.h"
 #include "config.h"
 #include "db.h"
 #include "page.h"
@@ -901,12 +902,6 @@ h_password_reset(struct request *r)
 }
 
 /* ---- the signed-in client ----------------------------------------------------- */
-
-static const struct field notify_fields[] = {
-        {"email", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
-        {"whatsapp", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
-        FIELD_END,
-};
 
 const struct field me_fields[] = {
         {"name", FT_STRING, FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "password.h"
 #include "token.h"
+#include "unsub.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -51,6 +52,10 @@ main(void)
 	FCGX_Request fr;
 	install_signals();
 	if (config_load() != 0 || token_init() != 0 || password_init() != 0)
+		return 2;
+	/* without the key, /unsubscribe refuses every token */
+	const char *unsub_key = getenv("ATRIUM_UNSUBSCRIBE_KEY_FILE");
+	if (unsub_key != NULL && *unsub_key != '\0' && unsub_load_key(unsub_key) != 0)
 		return 2;
 	if (FCGX_Init() != 0) {
 		fputs("atrium: FCGX_Init failed\n", stderr);

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "db.h"
 #include "messages.h"
+#include "notify.h"
 #include "portal.h"
 #include "projects.h"
 #include "resource.h"
@@ -160,8 +161,9 @@ static struct stmt q_team_get = {
 /*
  * Notifications of a new message, folded into digests: $3 notify the
  * project's watchers (except $4, the authoring member), $5 notify its member
- * clients (active, email on); $6 the digest item; $7 the message id; $8 the
- * window in seconds.  The open digest of a recipient and project (pending,
+ * clients, each on the channels they want messages on (outbox_recipients);
+ * $6 the digest item; $7 the message id; $8 the window in seconds; $9 the
+ * project's page in the portal.  The open digest of a recipient and project (pending,
  * untried: the unique index outbox_digest_open) takes the item; otherwise a
  * new one opens, due after the window.  A digest a notifier is sending
  * right now is locked: the insert waits, finds it sent, and opens a new one.
@@ -171,26 +173,18 @@ static struct stmt q_notify = {
 	"message_notify",
 	"INSERT INTO outbox AS o (tenant_id, channel, template, recipient_kind, recipient_id,"
 	" address, project_id, payload, dedupe_key, send_after)"
-	" SELECT $1, 'email', 'message_digest', rcpt.kind, rcpt.id, rcpt.address, $2,"
-	" jsonb_build_object('messages', jsonb_build_array($6::jsonb)),"
-	" 'message_digest:' || $7::text || ':' || rcpt.kind || ':' || rcpt.id,"
+	" SELECT $1, rc.channel, 'message_digest', rc.kind, rc.id, rc.address, $2,"
+	" jsonb_build_object('messages', jsonb_build_array($6::jsonb), 'link', $9::text,"
+	" 'project_name', (SELECT p.name FROM projects p WHERE p.tenant_id = $1 AND p.id = $2)),"
+	" 'message_digest:' || $7::text || ':' || rc.kind || ':' || rc.id || ':' || rc.channel,"
 	" now() + make_interval(secs => $8::integer)"
-	" FROM ("
-	"  SELECT 'team'::text AS kind, tm.id, tm.email AS address FROM project_watchers w"
-	"  JOIN team_members tm ON tm.tenant_id = w.tenant_id AND tm.id = w.member_id"
-	"  WHERE $3::boolean AND w.tenant_id = $1 AND w.project_id = $2 AND tm.notify_email"
-	"  AND tm.id IS DISTINCT FROM $4::uuid"
-	"  UNION ALL"
-	"  SELECT 'client', u.id, u.email FROM project_members pm"
-	"  JOIN portal_users u ON u.tenant_id = pm.tenant_id AND u.id = pm.client_id"
-	"  WHERE $5::boolean AND pm.tenant_id = $1 AND pm.project_id = $2 AND u.status = 'active'"
-	"  AND u.notify_email) rcpt"
-	" ORDER BY rcpt.kind, rcpt.id"
+	" FROM outbox_recipients($1, $2, $3, $5, 'messages', $4) rc"
+	" ORDER BY rc.kind, rc.id, rc.channel"
 	" ON CONFLICT (tenant_id, channel, recipient_kind, recipient_id, project_id)"
 	" WHERE template = 'message_digest' AND status = 'pending' AND attempts = 0"
 	" DO UPDATE SET payload = jsonb_set(o.payload, '{messages}',"
 	" coalesce(o.payload->'messages', '[]'::jsonb) || (excluded.payload->'messages'))",
-	8, 0};
+	9, 0};
 /* clang-format on */
 
 /* the digest's line for one message: enough to write the email without
@@ -250,14 +244,18 @@ post(struct request *r, const char *project, bool client)
 	if (rc != 0)
 		return rc == ERR_INVALID ? 0 : rc;
 	bool internal = strcmp(visibility, "internal") == 0;
-	const char *np[8] = {r->tenant.id,
+	const char *link = notify_project_link(r, project);
+	if (link == NULL)
+		return ERR_DB;
+	const char *np[9] = {r->tenant.id,
 	                     project,
 	                     client || internal ? "true" : "false",
 	                     member,
 	                     !client && !internal ? "true" : "false",
 	                     digest_item(r, ins, body, files),
 	                     id,
-	                     arena_printf(r->arena, "%d", config.digest_window)};
+	                     arena_printf(r->arena, "%d", config.digest_window),
+	                     link};
 	if (db_exec(r, &q_notify, np) == NULL)
 		return ERR_DB;
 	if (audit_record(r, "message.create", "message", id, NULL) != 0)

@@ -5,14 +5,9 @@
 
 #include "auth.h"
 #include "json.h"
+#include "notify.h"
 #include "people.h"
 #include "resource.h"
-
-static const struct field notify_fields[] = {
-        {"email", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
-        {"whatsapp", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
-        FIELD_END,
-};
 
 /* ---- team members --------------------------------------------------------- */
 
@@ -20,6 +15,7 @@ const struct field member_fields[] = {
         {"name", FT_STRING, FF_REQUIRED | FF_NONBLANK, 1, LIMIT_NAME_CHARS, NULL, NULL, NULL},
         {"email", FT_STRING, FF_REQUIRED, 3, LIMIT_EMAIL_CHARS, check_email, NULL, NULL},
         {"phone", FT_STRING, FF_NULLABLE, 0, 0, check_e164, NULL, NULL},
+        {"time_zone", FT_STRING, 0, 1, 64, check_time_zone, NULL, NULL},
         {"notify", FT_OBJECT, 0, 0, 0, NULL, NULL, notify_fields},
         FIELD_READ_ONLY("id"),
         FIELD_READ_ONLY("created_at"),
@@ -32,10 +28,14 @@ static struct stmt q_member_get = {
         "SELECT api_team_member(t) FROM team_members t WHERE t.tenant_id = $1 AND t.id = $2", 2, 0};
 static struct stmt q_member_insert = {
         "member_insert",
-        "INSERT INTO team_members (tenant_id, name, email, phone, notify_email, notify_whatsapp)"
-        " SELECT $1, x.name, x.email, x.phone, coalesce((x.notify->>'email')::boolean, true),"
-        " coalesce((x.notify->>'whatsapp')::boolean, false)"
-        " FROM jsonb_to_record($2::jsonb) AS x(name text, email text, phone text, notify jsonb)"
+        "INSERT INTO team_members (tenant_id, name, email, phone, time_zone, notify_email,"
+        " notify_whatsapp, notify_topics)"
+        " SELECT $1, x.name, x.email, x.phone, coalesce(x.time_zone, 'UTC'),"
+        " coalesce((x.notify->>'email')::boolean, true),"
+        " coalesce((x.notify->>'whatsapp')::boolean, false),"
+        " notify_merge('{}', coalesce(x.notify->'topics', '{}'))"
+        " FROM jsonb_to_record($2::jsonb) AS x(name text, email text, phone text, time_zone text,"
+        " notify jsonb)"
         " RETURNING api_team_member(team_members), id",
         2, 0};
 /* clang-format off */
@@ -47,6 +47,8 @@ static struct stmt q_member_update = {
 	PATCH_TEXT("email")
 	", "
 	PATCH_TEXT("phone")
+	", "
+	PATCH_TEXT("time_zone")
 	", "
 	PATCH_NOTIFY
 	", updated_at = now() WHERE t.tenant_id = $1 AND t.id = $2 RETURNING api_team_member(t)",
@@ -147,10 +149,11 @@ static struct stmt q_client_get = {
 static struct stmt q_client_insert = {
         "client_insert",
         "INSERT INTO portal_users (tenant_id, email, name, company, phone, locale, time_zone,"
-        " notify_email, notify_whatsapp)"
+        " notify_email, notify_whatsapp, notify_topics)"
         " SELECT $1, x.email, x.name, x.company, x.phone, coalesce(x.locale, 'en'),"
         " coalesce(x.time_zone, 'UTC'), coalesce((x.notify->>'email')::boolean, true),"
-        " coalesce((x.notify->>'whatsapp')::boolean, false)"
+        " coalesce((x.notify->>'whatsapp')::boolean, false),"
+        " notify_merge('{}', coalesce(x.notify->'topics', '{}'))"
         " FROM jsonb_to_record($2::jsonb) AS x(email text, name text, company text, phone text,"
         " locale text, time_zone text, notify jsonb)"
         " RETURNING api_client(portal_users), id",

@@ -12,6 +12,7 @@
 
 #include "audit.h"
 #include "db.h"
+#include "notify.h"
 #include "portal.h"
 #include "resource.h"
 #include "router.h"
@@ -243,19 +244,8 @@ static struct stmt q_decide = {
 	" FROM portal_users u WHERE u.tenant_id = $1 AND u.id = $5 RETURNING id, by_name)"
 	" UPDATE deliverables SET status = $3, decision_id = (SELECT id FROM dec), updated_at = now()"
 	" WHERE tenant_id = $1 AND id = $2"
-	" RETURNING (SELECT id FROM dec), (SELECT by_name FROM dec), title,"
-	" (SELECT name FROM projects p WHERE p.tenant_id = $1 AND p.id = project_id)",
+	" RETURNING (SELECT id FROM dec), (SELECT by_name FROM dec), title",
 	5, 0};
-/* the project's watchers learn of the decision (email on) */
-static struct stmt q_decision_notify = {
-	"portal_decision_notify",
-	"INSERT INTO outbox (tenant_id, channel, template, recipient_kind, recipient_id, address,"
-	" project_id, payload, dedupe_key)"
-	" SELECT $1, 'email', 'deliverable_decision', 'team', tm.id, tm.email, $2, $3::jsonb,"
-	" 'deliverable_decision:' || $4::text || ':team:' || tm.id"
-	" FROM project_watchers w JOIN team_members tm ON tm.tenant_id = w.tenant_id"
-	" AND tm.id = w.member_id WHERE w.tenant_id = $1 AND w.project_id = $2 AND tm.notify_email",
-	4, 0};
 static struct stmt q_deliverable = {
 	"portal_deliverable",
 	"SELECT " CLIENT_DELIVERABLE_JSON("d") " FROM deliverables d"
@@ -296,13 +286,12 @@ decide(struct request *r, const char *decision)
 	json_object *payload = json_new_object(r->arena);
 	json_add_str(payload, "deliverable_id", id);
 	json_add_str(payload, "deliverable_title", db_get(res, 0, 2));
-	json_add_str(payload, "project_name", db_get(res, 0, 3));
 	json_add_str(payload, "decision", decision);
 	json_add_str(payload, "comment", comment);
 	json_add_str(payload, "by_name", db_get(res, 0, 1));
-	const char *np[4] = {r->tenant.id, project, json_render(r->arena, payload, NULL),
-	                     decision_id};
-	if (db_exec(r, &q_decision_notify, np) == NULL)
+	/* the project's watchers learn of the decision */
+	if (notify_queue(r, "deliverable_decision", "deliverables", project, true, false, payload,
+	                 decision_id) != 0)
 		return ERR_DB;
 	json_object *detail = json_new_object(r->arena);
 	json_add_str(detail, "decision_id", decision_id);

@@ -86,11 +86,6 @@ int res_reference_error(struct request *r, const char *constraint, const char *f
 #define PATCH_CAST(col, type)                                                                      \
 	col " = CASE WHEN $3::jsonb ? '" col "' THEN ($3::jsonb->>'" col "')::" type               \
 	    " ELSE t." col " END"
-#define PATCH_NOTIFY                                                                               \
-	"notify_email = CASE WHEN $3::jsonb->'notify' ? 'email'"                                   \
-	" THEN ($3::jsonb->'notify'->>'email')::boolean ELSE t.notify_email END,"                  \
-	" notify_whatsapp = CASE WHEN $3::jsonb->'notify' ? 'whatsapp'"                            \
-	" THEN ($3::jsonb->'notify'->>'whatsapp')::boolean ELSE t.notify_whatsapp END"
 /* a name/email search that needs no LIKE escaping */
 #define SEARCH_NAME_EMAIL(alias, param)                                                            \
 	"(" param "::text IS NULL OR strpos(lower(" alias ".name), lower(" param ")) > 0"          \

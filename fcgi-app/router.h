@@ -32,6 +32,7 @@ enum body_mode {
 	BODY_PATCH,           /* required object, only the fields sent */
 	BODY_ACTION,          /* required object, FF_REQUIRED enforced, not a create */
 	BODY_CREATE_OPTIONAL, /* a create whose body may be omitted */
+	BODY_FORM,            /* any small body, not parsed (RFC 8058 one-click POSTs) */
 };
 
 struct route {

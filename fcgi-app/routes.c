@@ -14,6 +14,7 @@
 #include "attachments.h"
 #include "messages.h"
 #include "portal.h"
+#include "outbox.h"
 
 static struct stmt q_health = {"health", "SELECT 1", 0, 0};
 
@@ -38,6 +39,10 @@ const struct route routes[] = {
         {"GET", "/healthz", SURFACE_HEALTH, BODY_NONE, NULL, h_healthz, NULL, NULL},
         {"GET", "/branding", SURFACE_PUBLIC, BODY_NONE, NULL, h_branding_get, NULL, NULL},
         {"GET", "/.well-known/jwks.json", SURFACE_PUBLIC, BODY_NONE, NULL, h_jwks, NULL, NULL},
+
+        {"GET", "/unsubscribe", SURFACE_PUBLIC, BODY_NONE, NULL, h_unsubscribe_get, "token", NULL},
+        {"POST", "/unsubscribe", SURFACE_PUBLIC, BODY_FORM, NULL, h_unsubscribe_post, "token",
+         NULL},
 
         {"POST", "/auth/invite/inspect", SURFACE_PUBLIC, BODY_ACTION, token_fields,
          h_invite_inspect, NULL, NULL},
@@ -184,6 +189,8 @@ const struct route routes[] = {
         {"GET", "/team/attachments/{id}/download", SURFACE_TEAM, BODY_NONE, NULL,
          h_attachment_download, "redirect", NULL},
 
+        {"GET", "/team/outbox", SURFACE_TEAM, BODY_NONE, NULL, h_team_outbox_list,
+         LIST " status channel template project_id recipient_id", NULL},
         {"GET", "/team/audit", SURFACE_TEAM, BODY_NONE, NULL, h_team_audit_list,
          LIST " actor action since until", NULL},
 };

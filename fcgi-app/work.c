@@ -8,6 +8,7 @@
 
 #include "attachments.h"
 #include "json.h"
+#include "notify.h"
 #include "projects.h"
 #include "resource.h"
 #include "work.h"
@@ -51,6 +52,73 @@ list_children(struct request *r, const struct child_list *l)
 	PGresult *res = db_exec(r, l->st, p);
 	return res != NULL ? res_send_list(r, res, limit) : ERR_DB;
 }
+
+/* ---- notifications of status changes ------------------------------------------ */
+
+/*
+ * A milestone that became done, a deliverable that became delivered: its
+ * project's member clients hear of it when it is client-visible.  old is the
+ * status before the change (NULL for a create); the answer in r is the
+ * resource after it.
+ */
+struct transition {
+	const char *status;   /* the status that notifies */
+	const char *template; /* milestone_completed, deliverable_delivered */
+	const char *topic;
+	const char *kind; /* "milestone", "deliverable": payload key prefix */
+};
+
+static int
+notify_transition(struct request *r, const struct transition *t, const char *old)
+{
+	if (r->status != 200 && r->status != 201)
+		return 0;
+	json_object *now = json_own(r->arena, json_tokener_parse(r->resp_body));
+	const char *status = json_get_string(now, "status");
+	json_object *visible = json_get(now, "client_visible");
+	if (status == NULL || strcmp(status, t->status) != 0 ||
+	    (old != NULL && strcmp(old, t->status) == 0) || visible == NULL ||
+	    !json_object_get_boolean(visible))
+		return 0;
+	const char *id = json_get_string(now, "id");
+	json_object *payload = json_new_object(r->arena);
+	json_add_str(payload, arena_printf(r->arena, "%s_id", t->kind), id);
+	json_add_str(payload, arena_printf(r->arena, "%s_title", t->kind),
+	             json_get_string(now, "title"));
+	if (json_get_string(now, "due_date") != NULL)
+		json_add_str(payload, "due_date", json_get_string(now, "due_date"));
+	return notify_queue(r, t->template, t->topic, json_get_string(now, "project_id"), false,
+	                    true, payload, arena_printf(r->arena, "%s:%s", id, r->request_id));
+}
+
+static const struct transition milestone_done = {"done", "milestone_completed", "milestones",
+                                                 "milestone"};
+static const struct transition deliverable_delivered = {"delivered", "deliverable_delivered",
+                                                        "deliverables", "deliverable"};
+
+/* The status before a PATCH that sets one (locked until the commit);
+ * NULL when the patch leaves the status alone or the row is not there. */
+static const char *
+status_before(struct request *r, struct stmt *st, const char **out)
+{
+	*out = NULL;
+	if (json_get_string(r->json, "status") == NULL)
+		return "";
+	const char *p[2] = {r->tenant.id, res_param(r, 0)};
+	PGresult *res = db_exec(r, st, p);
+	if (res == NULL)
+		return NULL;
+	if (PQntuples(res) == 1)
+		*out = db_get(res, 0, 0);
+	return "";
+}
+
+static struct stmt q_milestone_status = {
+        "milestone_status",
+        "SELECT status FROM milestones WHERE tenant_id = $1 AND id = $2 FOR UPDATE", 2, 0};
+static struct stmt q_deliverable_status = {
+        "deliverable_status",
+        "SELECT status FROM deliverables WHERE tenant_id = $1 AND id = $2 FOR UPDATE", 2, 0};
 
 /* ---- milestones ------------------------------------------------------------- */
 
@@ -126,7 +194,8 @@ h_milestones_list(struct request *r)
 int
 h_milestones_create(struct request *r)
 {
-	return res_create(r, &milestone_resource, res_param(r, 0));
+	int rc = res_create(r, &milestone_resource, res_param(r, 0));
+	return rc != 0 ? rc : notify_transition(r, &milestone_done, NULL);
 }
 
 int
@@ -138,7 +207,13 @@ h_milestone_get(struct request *r)
 int
 h_milestone_patch(struct request *r)
 {
-	return res_patch(r, &milestone_resource);
+	const char *old;
+	if (status_before(r, &q_milestone_status, &old) == NULL)
+		return ERR_DB;
+	int rc = res_patch(r, &milestone_resource);
+	if (rc != 0 || json_get_string(r->json, "status") == NULL)
+		return rc;
+	return notify_transition(r, &milestone_done, old != NULL ? old : "done");
 }
 
 int
@@ -376,11 +451,13 @@ h_deliverables_create(struct request *r)
 		return rc == ERR_INVALID ? 0 : rc;
 	rc = milestone_reference(r, res_create(r, &deliverable_resource, res_param(r, 0)),
 	                         "deliverables_milestone_fkey");
-	if (rc != 0 || r->status != 201 || ids == NULL)
+	if (rc != 0 || r->status != 201)
 		return rc;
 	/* the new id ends the Location */
 	const char *slash = strrchr(r->location, '/');
-	return set_files(r, slash + 1, ids);
+	if (ids != NULL && (rc = set_files(r, slash + 1, ids)) != 0)
+		return rc;
+	return notify_transition(r, &deliverable_delivered, NULL);
 }
 
 int
@@ -405,11 +482,18 @@ h_deliverable_patch(struct request *r)
 				return rc == ERR_INVALID ? 0 : rc;
 		}
 	}
+	const char *old;
+	if (status_before(r, &q_deliverable_status, &old) == NULL)
+		return ERR_DB;
 	int rc = milestone_reference(r, res_patch(r, &deliverable_resource),
 	                             "deliverables_milestone_fkey");
-	if (rc != 0 || r->status != 200 || ids == NULL)
+	if (rc != 0 || r->status != 200)
 		return rc;
-	return set_files(r, id, ids);
+	if (ids != NULL && (rc = set_files(r, id, ids)) != 0)
+		return rc;
+	if (json_get_string(r->json, "status") == NULL)
+		return 0;
+	return notify_transition(r, &deliverable_delivered, old != NULL ? old : "delivered");
 }
 
 int

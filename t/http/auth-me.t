@@ -27,7 +27,7 @@ my $r = me();
 is($r->{status}, 200, 'GET /me');
 is_deeply($r->{json}, {
     id => $u->{id}, email => $u->{email}, name => 'Helena Me', company => 'Acme Ltda', phone => undef,
-    locale => 'en', time_zone => 'UTC', notify => { email => $T, whatsapp => $F },
+    locale => 'en', time_zone => 'UTC', notify => notify_all($T, $F),
 }, 'exactly {id,email,name,company,phone,locale,time_zone,notify}');
 my $me = $r->{json};
 ok(no_store($r), 'Cache-Control: no-store');
@@ -47,9 +47,9 @@ $r = patch({ phone => '+5511999998888', locale => 'pt-BR', time_zone => 'America
     notify => { whatsapp => $T } });
 is($r->{status}, 200, 'patch phone, locale, time_zone, notify');
 is_deeply($r->{json}, { %$me, name => 'Helena M.', phone => '+5511999998888', locale => 'pt-BR',
-    time_zone => 'America/Sao_Paulo', notify => { email => $T, whatsapp => $T } }, 'all four changed, notify.email kept');
+    time_zone => 'America/Sao_Paulo', notify => notify_all($T, $T) }, 'all four changed, notify.email kept');
 $r = patch({ notify => { email => $F } });
-is_deeply($r->{json}{notify}, { email => $F, whatsapp => $T }, 'notify.email alone');
+is_deeply(channels($r->{json}{notify}), { email => $F, whatsapp => $T }, 'notify.email alone');
 $r = patch({ phone => undef });
 is($r->{status}, 200, 'phone null');
 is($r->{json}{phone}, undef, 'phone cleared');

@@ -35,7 +35,7 @@ is($r->{headers}{location}, "$BASE/team/members/$ana->{id}", 'Location names the
 is($ana->{name}, 'Ana Lima', 'name');
 is($ana->{email}, 'Ana@Alpha.example', 'email stored as sent');
 is($ana->{phone}, undef, 'phone null by default');
-is_deeply($ana->{notify}, { email => JSON::PP::true, whatsapp => JSON::PP::false }, 'notify defaults {true,false}');
+is_deeply(channels($ana->{notify}), { email => JSON::PP::true, whatsapp => JSON::PP::false }, 'notify defaults {true,false}');
 like($ana->{created_at}, $TIME, 'created_at RFC 3339 UTC');
 like($r->{headers}{'content-type'}, qr{^application/json}, 'JSON answer');
 
@@ -49,7 +49,7 @@ $r = team_api($a, POST => '/team/members', json => {
 is($r->{status}, 201, 'member with phone and notify');
 my $bruno = $r->{json};
 is($bruno->{phone}, '+15551234567', 'phone');
-is_deeply($bruno->{notify}, { email => JSON::PP::true, whatsapp => JSON::PP::true }, 'partial notify keeps the other default');
+is_deeply(channels($bruno->{notify}), { email => JSON::PP::true, whatsapp => JSON::PP::true }, 'partial notify keeps the other default');
 
 # email unique per tenant, case-insensitively
 $r = team_api($a, POST => '/team/members', json => { name => 'Other Ana', email => 'ana@alpha.EXAMPLE' });
@@ -99,7 +99,7 @@ is($r->{json}{phone}, '+15551234567', 'phone kept');
 is_deeply($r->{json}{notify}, $bruno->{notify}, 'notify kept');
 is($r->{json}{created_at}, $bruno->{created_at}, 'created_at kept');
 $r = team_api($a, PATCH => "/team/members/$bruno->{id}", json => { notify => { email => JSON::PP::false } });
-is_deeply($r->{json}{notify}, { email => JSON::PP::false, whatsapp => JSON::PP::true }, 'notify.email alone changes');
+is_deeply(channels($r->{json}{notify}), { email => JSON::PP::false, whatsapp => JSON::PP::true }, 'notify.email alone changes');
 $r = team_api($a, PATCH => "/team/members/$bruno->{id}", json => { phone => undef });
 is($r->{status}, 200, 'patch phone null');
 is($r->{json}{phone}, undef, 'null clears the phone');
@@ -140,7 +140,7 @@ is($carla->{time_zone}, 'UTC', 'time zone default UTC');
 is($carla->{company}, undef, 'company null');
 is($carla->{phone}, undef, 'phone null');
 is($carla->{last_login_at}, undef, 'never logged in');
-is_deeply($carla->{notify}, { email => JSON::PP::true, whatsapp => JSON::PP::false }, 'notify defaults');
+is_deeply(channels($carla->{notify}), { email => JSON::PP::true, whatsapp => JSON::PP::false }, 'notify defaults');
 like($carla->{created_at}, $TIME, 'created_at');
 ok(!grep({ /password|hash|token/i } keys %$carla), 'no secret-looking field in the answer');
 is_deeply(team_api($a, GET => "/team/clients/$carla->{id}")->{json}, $carla, 'GET returns the same');
@@ -156,7 +156,7 @@ is($diego->{phone}, '+5511987654321', 'phone');
 is($diego->{locale}, 'pt-BR', 'locale pt-BR');
 is($diego->{time_zone}, 'Europe/Paris', 'time zone Europe/Paris');
 is($diego->{status}, 'invited', 'invited');
-is_deeply($diego->{notify}, { email => JSON::PP::false, whatsapp => JSON::PP::true }, 'notify');
+is_deeply(channels($diego->{notify}), { email => JSON::PP::false, whatsapp => JSON::PP::true }, 'notify');
 
 for my $st (qw(active disabled)) {
     my $x = team_api($a, POST => '/team/clients', json => { name => 'X', email => "st-$st\@client.example", status => $st });

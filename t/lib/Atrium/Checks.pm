@@ -7,7 +7,7 @@ use Exporter 'import';
 use Test::More;
 use Atrium::Test qw(team_api);
 
-our @EXPORT = qw(invalid is_not_found ids_of walk once_each);
+our @EXPORT = qw(invalid is_not_found ids_of walk once_each channels notify_all);
 
 # A 422 validation_failed naming $field with $code (a string, or a regexp),
 # with a message.
@@ -62,6 +62,23 @@ sub once_each {
     local $Test::Builder::Level = $Test::Builder::Level + 1;
     ok(!@missing && !@twice, "$name: every original row once, none twice")
         or diag explain { missing => \@missing, twice => \@twice };
+}
+
+
+# The channel switches of a notify object ({email, whatsapp}), without the
+# per-topic switches.
+sub channels {
+    my ($n) = @_;
+    return { map { $_ => ($n // {})->{$_} } qw(email whatsapp) };
+}
+
+# A whole notify object: the channel switches and every topic on both
+# channels (the defaults).
+sub notify_all {
+    my ($email, $whatsapp) = @_;
+    my %on = (email => JSON::PP::true, whatsapp => JSON::PP::true);
+    return { email => $email, whatsapp => $whatsapp,
+        topics => { map { $_ => {%on} } qw(messages deliverables milestones) } };
 }
 
 1;
