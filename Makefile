@@ -5,6 +5,7 @@
 #   make stop     stop the local stack
 #   make test     sanitizer build, throwaway stack on free ports, prove -r t/
 #   make bench    wrk figures against a running stack (see scripts/bench)
+#   make bench-notifier  notifier throughput from a 10,000-row backlog
 #   make lint     clang-format check, cppcheck, OpenAPI lint
 #   make fuzz     libFuzzer drivers of every parser of untrusted bytes
 
@@ -29,9 +30,9 @@ LIB_OBJS := arena.o json.o http.o router.o db.o log.o config.o page.o tenant.o a
 	resource.o people.o projects.o work.o password.o token.o auth.o \
 	s3sign.o store.o attachments.o messages.o portal.o unsub.o notify.o outbox.o \
 	app.o routes.o
-UNIT_TESTS := arena json router http page template s3sign
+UNIT_TESTS := arena json router http page template s3sign whatsapp
 # atrium-notifier: the outbox delivery daemon (its own main)
-NOTIFIER_OBJS := notifier.o mail.o template.o
+NOTIFIER_OBJS := notifier.o mail.o template.o whatsapp.o
 
 REL := build/release
 TST := build/test
@@ -45,7 +46,7 @@ FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
 # objects are kept (not deleted as intermediates of the fuzz drivers)
 .SECONDARY:
 
-.PHONY: all test-build fuzz-build fuzz run stop test bench lint clean deps format unit
+.PHONY: all test-build fuzz-build fuzz run stop test bench bench-notifier lint clean deps format unit
 all: $(REL)/atrium-fcgi $(REL)/atrium-notifier
 
 $(REL)/%.o: $(SRC_DIR)/%.c | $(REL)
@@ -74,6 +75,7 @@ $(FUZZ)/fuzz-%: t/fuzz/%.c $(addprefix $(FUZZ)/,$(LIB_OBJS)) | $(FUZZ)
 
 # the template test compiles the renderer and mail builder in itself
 $(TST)/unit/template: $(SRC_DIR)/template.c $(SRC_DIR)/mail.c
+$(TST)/unit/whatsapp: $(SRC_DIR)/whatsapp.c
 
 # t/s3sign-crosscheck.t's driver (presigns cases read on stdin): not a unit
 # test, so it lives outside $(TST)/unit, where t/unit/unit.t runs everything
@@ -116,6 +118,9 @@ test: deps test-build
 
 bench:
 	@scripts/bench
+
+bench-notifier:
+	@scripts/bench-notifier
 
 lint:
 	@scripts/lint

@@ -65,6 +65,27 @@ mail_address_valid(const char *addr)
 	return label > 0 && d[-1] != '-';
 }
 
+bool
+mail_list_url_valid(const char *url)
+{
+	size_t skip;
+	if (strncmp(url, "https://", 8) == 0)
+		skip = 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		skip = 7;
+	else
+		return false;
+	size_t n = strlen(url);
+	if (n == skip || n > MAIL_LIST_URL_MAX)
+		return false;
+	for (size_t i = skip; i < n; i++) {
+		unsigned char c = (unsigned char)url[i];
+		if (c <= 0x20 || c >= 0x7f || strchr("<>\"\\^`{|},", c) != NULL)
+			return false;
+	}
+	return true;
+}
+
 int
 mail_starttls_parse(const char *s, enum mail_starttls *out)
 {
@@ -264,7 +285,8 @@ int
 mail_build(struct arena *a, const struct mail_message *m, time_t now, char **out, size_t *len)
 {
 	if (!mail_address_valid(m->from_addr) || !mail_address_valid(m->to_addr) ||
-	    (m->reply_to != NULL && !mail_address_valid(m->reply_to)))
+	    (m->reply_to != NULL && !mail_address_valid(m->reply_to)) ||
+	    (m->list_unsubscribe != NULL && !mail_list_url_valid(m->list_unsubscribe)))
 		return ERR_INVALID;
 	char boundary[16 + 2 * 16 + 1], id[2 * 16 + 1];
 	/* "=_" never occurs in quoted-printable text: the boundary cannot */
@@ -288,8 +310,15 @@ mail_build(struct arena *a, const struct mail_message *m, time_t now, char **out
 	buf_printf(&b, "To: <%s>\r\n", m->to_addr);
 	buf_puts(&b, "Subject: ");
 	mail_put_unstructured(&b, header_text(a, m->subject), 9);
+	buf_puts(&b, "\r\n");
+	if (m->list_unsubscribe != NULL)
+		/* RFC 8058: a POST of List-Unsubscribe=One-Click to the URL
+		 * unsubscribes, no confirmation page (which a GET may show) */
+		buf_printf(&b,
+		           "List-Unsubscribe: <%s>\r\n"
+		           "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+		           m->list_unsubscribe);
 	buf_printf(&b,
-	           "\r\n"
 	           "Message-ID: <%s@%s>\r\n"
 	           "MIME-Version: 1.0\r\n"
 	           /* RFC 3834: no vacation replies to a machine */

@@ -18,6 +18,9 @@
 
 #define MAIL_ADDRESS_MAX 254 /* RFC 5321 path limit, as LIMIT_EMAIL_CHARS */
 #define MAIL_ERROR_MAX   256 /* bytes of mail_result.error */
+/* bytes of a List-Unsubscribe URL: with "List-Unsubscribe: <>" the header
+ * line stays well below RFC 5322's hard limit of 998 */
+#define MAIL_LIST_URL_MAX 900
 
 struct mail_message {
 	const char *from_name; /* display name, UTF-8; NULL or "" for none */
@@ -27,12 +30,16 @@ struct mail_message {
 	const char *subject;   /* UTF-8, one line */
 	const char *text;      /* the text/plain part, UTF-8 */
 	const char *html;      /* the text/html part, UTF-8 */
+	/* NULL, or the one-click unsubscribe URL (RFC 8058): written as
+	 * List-Unsubscribe: <URL> and List-Unsubscribe-Post; must pass
+	 * mail_list_url_valid() */
+	const char *list_unsubscribe;
 };
 
 /*
  * Writes the message (CRLF line ends) to *out, arena memory, *len bytes;
  * now is the Date.  Returns 0, or ERR_INVALID when an address does not
- * pass mail_address_valid().
+ * pass mail_address_valid() or list_unsubscribe not mail_list_url_valid().
  */
 int mail_build(struct arena *a, const struct mail_message *m, time_t now, char **out, size_t *len);
 
@@ -44,6 +51,16 @@ int mail_build(struct arena *a, const struct mail_message *m, time_t now, char *
  * writes them, and no CR, LF, space, '<' or '>' can slip through.
  */
 bool mail_address_valid(const char *addr);
+
+/*
+ * True for an http(s) URL that can stand between the angle brackets of a
+ * List-Unsubscribe header as it is: at most MAIL_LIST_URL_MAX bytes of
+ * printable ASCII without space, '<', '>', '"', ',' and the other
+ * characters RFC 3986 never leaves unencoded.  It is never folded (RFC 2369
+ * would let a reader ignore the fold's whitespace, but not every reader
+ * does) and never encoded (RFC 2047 does not apply to URLs).
+ */
+bool mail_list_url_valid(const char *url);
 
 enum mail_starttls {
 	MAIL_STARTTLS_OFF,      /* plain SMTP (a local catcher) */

@@ -2,27 +2,56 @@
  * notifier.c - atrium-notifier: delivers the outbox.
  *
  * The workers write outbox rows in the transaction of the change that
- * causes them (invites, password resets); this daemon sends them.  It
- * connects as the atrium_notifier role (every tenant's outbox, read-only
- * branding, nothing else), LISTENs on atrium_outbox and loops:
+ * causes them (invites, password resets, message digests, deliverables,
+ * milestones); this daemon sends them, by email (SMTP) or WhatsApp (Cloud
+ * API).  It connects as the atrium_notifier role (every tenant's outbox,
+ * read-only branding and recipients, nothing else), LISTENs on
+ * atrium_outbox and loops:
  *
- *   claim one due email row (FOR UPDATE SKIP LOCKED) -> render -> send over
- *   SMTP -> record sent / retry at (backoff) / dead, all in the claim's
- *   transaction; repeat until nothing is due, then wait on the connection's
- *   socket for a NOTIFY, at most until the next retry is due (or
- *   ATRIUM_NOTIFY_POLL_S).
+ *   claim one due row (FOR UPDATE SKIP LOCKED) -> re-check the recipient's
+ *   preference -> render -> send -> record sent / retry at (backoff) / dead
+ *   (and, for a WhatsApp message refused for good, the email that stands in
+ *   for it), all in the claim's transaction; repeat until nothing is due,
+ *   then wait on the connection's socket for a NOTIFY, at most until the
+ *   next retry is due (or ATRIUM_NOTIFY_POLL_S).
  *
- * The row lock is held while the mail is sent: another notifier skips the
- * row, so several instances never send one row twice while both are alive.
- * Delivery is at-least-once: if this process or its connection dies after
- * the SMTP server accepted a message and before COMMIT, the row is still
- * pending and is sent again.  Once a row is sent or dead its invite/reset
- * link (a one-time token) is removed from the payload.
+ * The row lock is held while the message is sent: another notifier skips
+ * the row, so several instances never send one row twice while both are
+ * alive.  Delivery is at-least-once: if this process or its connection dies
+ * after the SMTP server (or the Cloud API) accepted a message and before
+ * COMMIT, the row is still pending and is sent again.  Once an invite or
+ * a reset is sent or dead its link (a one-time token) is removed from the
+ * payload.
+ *
+ * Preferences: the workers write a row only for a recipient who wants it;
+ * one who turned the topic off since (the one-click unsubscribe of an
+ * earlier email) gets nothing: the row becomes dead, last_error
+ * 'unsubscribed'.  Activity emails carry List-Unsubscribe (RFC 8058) with a
+ * signed token (unsub.h) and the same URL as a visible link.
  *
  * SIGTERM/SIGINT: the delivery in flight finishes and commits, then exit 0.
  * A lost database connection is retried with a short backoff, forever.
- * One JSON line per delivery attempt on stderr, never with the link or the
- * message body.
+ * One JSON line per delivery attempt on stderr, never with the link, the
+ * message text or a credential.
+ *
+ * Settings (environment; the README lists them too):
+ *   ATRIUM_NOTIFIER_DSN         libpq conninfo of atrium_notifier (required)
+ *   ATRIUM_SMTP_URL             smtp://HOST[:PORT] or smtps://... (required)
+ *   ATRIUM_SMTP_STARTTLS        off | try | required (try)
+ *   ATRIUM_SMTP_CA_FILE         PEM bundle for the SMTP server (system CAs)
+ *   ATRIUM_SMTP_USER, ATRIUM_SMTP_PASSWORD_FILE  SMTP AUTH (none)
+ *   ATRIUM_MAIL_FROM            sender address (noreply@ATRIUM_BASE_DOMAIN)
+ *   ATRIUM_TEMPLATE_DIR         the email templates (a development build: its
+ *                               checkout's fcgi-app/templates)
+ *   ATRIUM_NOTIFY_MAX_ATTEMPTS  attempts before a row is dead (8)
+ *   ATRIUM_NOTIFY_POLL_S        longest sleep without a NOTIFY (5)
+ *   ATRIUM_UNSUBSCRIBE_KEY_FILE the HMAC key of the unsubscribe tokens, shared
+ *                               with the workers (required)
+ *   ATRIUM_WHATSAPP_BASE        the WhatsApp Cloud API's base URL
+ *                               (https://graph.facebook.com)
+ *   ATRIUM_WHATSAPP_VERSION     the Graph API version in its path (v21.0)
+ * Each tenant's WhatsApp phone number id, access token, template names and
+ * email fallback live in tenant_branding.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +78,8 @@
 #include "log.h"
 #include "mail.h"
 #include "template.h"
+#include "unsub.h"
+#include "whatsapp.h"
 
 #define NOTIFY_BACKOFF_BASE_MS  2000L    /* first retry after ~2 s ... */
 #define NOTIFY_BACKOFF_MAX_MS   3600000L /* ... doubling up to an hour */
@@ -58,12 +89,31 @@
 #define NOTIFY_PARK_S           3600 /* a row whose outcome could not be recorded */
 #define NOTIFY_SMTP_CONNECT_S   10
 #define NOTIFY_SMTP_TOTAL_S     30
+#define NOTIFY_WA_CONNECT_S     10
+#define NOTIFY_WA_TOTAL_S       30
 #define NOTIFY_SECRET_MAX       4096 /* bytes of the SMTP password file */
 #define NOTIFY_URL_MAX          2048 /* bytes of a link or logo URL */
-#define NOTIFY_LOG_LINE         2048
+#define NOTIFY_LOG_LINE         4096
+#define NOTIFY_ERROR_MAX        (WHATSAPP_ERROR_MAX + 64) /* bytes of last_error */
+#define NOTIFY_DIGEST_LIST_MAX  50 /* messages a digest email lists; then "N more" */
+#define NOTIFY_TOPIC_MAP_MAX    512
 
-/* The templates this notifier sends; checked at start-up. */
-static const char *const known_templates[] = {"invite", "password_reset"};
+/* The templates this notifier sends; checked at start-up.  Those with a
+ * topic (unsub_topic_of) are activity notifications: subject to the
+ * recipient's preferences, with List-Unsubscribe, and the only ones that go
+ * by WhatsApp too. */
+static const char *const known_templates[] = {
+        "invite",
+        "password_reset",
+        "message_digest",
+        "deliverable_delivered",
+        "deliverable_decision",
+        "milestone_completed",
+};
+
+/* {"message_digest":"messages",...}: every activity template and its topic,
+ * from unsub_topic_of(); the claim's $1. */
+static char topic_map[NOTIFY_TOPIC_MAP_MAX];
 
 struct settings {
 	const char *dsn;
@@ -73,30 +123,76 @@ struct settings {
 	struct mail_server smtp;
 	int max_attempts;
 	int poll_s;
+	const char *wa_base;    /* ATRIUM_WHATSAPP_BASE */
+	const char *wa_version; /* ATRIUM_WHATSAPP_VERSION */
+	struct whatsapp_server wa;
 };
 
-/* One claimed outbox row with what its email needs (arena strings). */
+/* One claimed outbox row with what its message needs (arena strings; the
+ * columns of Q_CLAIM in order). */
 struct row {
 	const char *tenant_id;
 	const char *id;
+	const char *channel; /* "email" or "whatsapp" */
 	const char *template;
-	const char *address;
-	int attempts; /* before this one */
+	const char *address; /* email address or E.164 number */
+	int attempts;        /* before this one */
+	const char *recipient_kind;
+	const char *recipient_id;
+	/* the payload */
 	const char *name;
 	const char *link;
 	const char *expires_at;
+	const char *project_name;
+	const char *deliverable_title;
+	const char *milestone_title;
+	const char *decision;
+	const char *comment;
+	const char *by_name;
+	const char *due_date;
+	long n_messages; /* length of payload.messages, -1 when it is no array */
+	/* the tenant */
 	const char *tenant_code;
 	const char *display_name;
 	const char *support_email;
 	const char *color_primary;
 	const char *logo_url;
+	/* the recipient, as they are now */
+	bool recipient_found;
+	const char *recipient_name;
+	const char *recipient_email;
+	const char *locale; /* clients only */
+	const char *time_zone;
+	bool wanted; /* notify_on(channel switch, topics, topic, channel) */
+	/* WhatsApp rows: the tenant's settings */
+	const char *wa_phone_number_id;
+	char *wa_token; /* a secret: wiped once the attempt is over */
+	const char *wa_template;
+	const char *wa_language;
+	bool wa_fallback_email;
+};
+
+enum delivery {
+	DELIVERY_SENT,
+	DELIVERY_TEMPORARY, /* retried with backoff until max attempts */
+	DELIVERY_PERMANENT, /* dead at once */
 };
 
 struct outcome {
-	enum mail_status status;
-	long smtp_code;
+	enum delivery status;
+	long smtp_code;   /* email: the last SMTP reply code */
+	long http_status; /* WhatsApp: the Cloud API's answer */
 	long ms;
-	char error[MAIL_ERROR_MAX + 64];
+	bool no_fallback; /* dead for a reason an email cannot help with */
+	bool fell_back;   /* the email that stands in was queued */
+	char error[NOTIFY_ERROR_MAX];
+};
+
+/* A digest's messages, read for its email. */
+struct digest {
+	struct template_message *items;
+	size_t n;
+	const char *time_zone; /* the zone the times are in */
 };
 
 static volatile sig_atomic_t stopping;
@@ -115,27 +211,31 @@ say(const char *level, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The delivery line: ids, template, result, SMTP code, error.  The row's
- * payload (the link) and the message never appear. */
+/* The delivery line: ids, channel, template, result, SMTP code or HTTP
+ * status, error.  The row's payload (the link), the message and the
+ * WhatsApp access token never appear. */
 static void
 log_delivery(const struct row *r, const char *result, const struct outcome *o, long retry_ms)
 {
-	char ts[40], id[80], tenant[100], tmpl[160], err[700], line[NOTIFY_LOG_LINE];
+	char ts[40], id[80], tenant[100], tmpl[160], chan[40], err[1200], line[NOTIFY_LOG_LINE];
 	log_timestamp(ts, sizeof(ts));
 	log_escape(id, sizeof(id), r->id);
 	log_escape(tenant, sizeof(tenant), r->tenant_code);
 	log_escape(tmpl, sizeof(tmpl), r->template);
+	log_escape(chan, sizeof(chan), r->channel);
 	log_escape(err, sizeof(err), o->error);
 	const char *level = strcmp(result, "sent") == 0    ? "info"
 	                    : strcmp(result, "retry") == 0 ? "warn"
 	                                                   : "error";
 	int n = snprintf(line, sizeof(line),
 	                 "{\"t\":\"%s\",\"level\":\"%s\",\"event\":\"delivery\",\"pid\":%ld,"
-	                 "\"outbox_id\":\"%s\",\"tenant\":\"%s\",\"template\":\"%s\","
-	                 "\"attempt\":%d,\"result\":\"%s\",\"smtp_code\":%ld,\"ms\":%ld,"
-	                 "\"retry_in_ms\":%ld,\"error\":\"%s\"}",
-	                 ts, level, (long)getpid(), id, tenant, tmpl, r->attempts + 1, result,
-	                 o->smtp_code, o->ms, retry_ms, err);
+	                 "\"outbox_id\":\"%s\",\"tenant\":\"%s\",\"channel\":\"%s\","
+	                 "\"template\":\"%s\",\"attempt\":%d,\"result\":\"%s\",\"smtp_code\":%ld,"
+	                 "\"http_status\":%ld,\"ms\":%ld,\"retry_in_ms\":%ld,\"fallback\":%s,"
+	                 "\"error\":\"%s\"}",
+	                 ts, level, (long)getpid(), id, tenant, chan, tmpl, r->attempts + 1, result,
+	                 o->smtp_code, o->http_status, o->ms, retry_ms,
+	                 o->fell_back ? "true" : "false", err);
 	log_write_line(line, n, sizeof(line));
 }
 
@@ -260,6 +360,30 @@ template_dir_setting(struct settings *s)
 	return 0;
 }
 
+/* ATRIUM_WHATSAPP_BASE and ATRIUM_WHATSAPP_VERSION (the tenants bring the
+ * rest). */
+static int
+whatsapp_settings(struct settings *s)
+{
+	s->wa_base = getenv("ATRIUM_WHATSAPP_BASE");
+	if (s->wa_base == NULL || *s->wa_base == '\0')
+		s->wa_base = "https://graph.facebook.com";
+	if (!whatsapp_base_valid(s->wa_base)) {
+		say("error", "ATRIUM_WHATSAPP_BASE must be http(s)://HOST[:PORT][/PATH]");
+		return -1;
+	}
+	s->wa_version = getenv("ATRIUM_WHATSAPP_VERSION");
+	if (s->wa_version == NULL || *s->wa_version == '\0')
+		s->wa_version = "v21.0";
+	if (!whatsapp_version_valid(s->wa_version)) {
+		say("error", "ATRIUM_WHATSAPP_VERSION must be a version such as v21.0");
+		return -1;
+	}
+	s->wa.connect_timeout_s = NOTIFY_WA_CONNECT_S;
+	s->wa.timeout_s = NOTIFY_WA_TOTAL_S;
+	return 0;
+}
+
 static int
 settings_load(struct settings *s)
 {
@@ -319,6 +443,15 @@ settings_load(struct settings *s)
 	if (int_setting("ATRIUM_NOTIFY_MAX_ATTEMPTS", 8, 1, 100, &s->max_attempts) != 0 ||
 	    int_setting("ATRIUM_NOTIFY_POLL_S", 5, 1, 3600, &s->poll_s) != 0)
 		return -1;
+	if (whatsapp_settings(s) != 0)
+		return -1;
+	/* every activity email needs its unsubscribe token: without the key
+	 * none could go out, so do not start rather than fail row by row */
+	if (unsub_load_key(getenv("ATRIUM_UNSUBSCRIBE_KEY_FILE")) != 0) {
+		say("error", "ATRIUM_UNSUBSCRIBE_KEY_FILE must name the unsubscribe key (shared "
+		             "with the workers)");
+		return -1;
+	}
 	return template_dir_setting(s);
 }
 
@@ -332,11 +465,40 @@ settings_free(struct settings *s)
 	}
 }
 
-/* Every known template renders with every value set: a missing file or a
- * bad tag stops the start instead of killing rows one by one. */
+/* The claim's template -> topic map, from unsub_topic_of(). */
+static int
+build_topic_map(void)
+{
+	struct arena *a = arena_new(1024);
+	struct buf b;
+	buf_init(&b, a, 256);
+	buf_putc(&b, '{');
+	for (size_t i = 0; i < ARRAY_LEN(known_templates); i++) {
+		const char *topic = unsub_topic_of(known_templates[i]);
+		if (topic != NULL)
+			buf_printf(&b, "%s\"%s\":\"%s\"", b.len > 1 ? "," : "", known_templates[i],
+			           topic);
+	}
+	buf_putc(&b, '}');
+	int n = snprintf(topic_map, sizeof(topic_map), "%s", buf_cstr(&b));
+	arena_free(a);
+	return n < 0 || (size_t)n >= sizeof(topic_map) ? -1 : 0;
+}
+
+/* Every known template renders with every value set (a digest of one
+ * message), and every activity template has its WhatsApp parameters: a
+ * missing file or a bad tag stops the start instead of killing rows one by
+ * one. */
 static int
 check_templates(const struct settings *s)
 {
+	static const struct template_message msg = {
+	        .author_name = "Check",
+	        .time = "1 Jan 2030, 00:00",
+	        .excerpt = "Check",
+	        .truncated = "yes",
+	        .files = "+1 file",
+	};
 	const struct template_vars v = {
 	        .display_name = "Check",
 	        .name = "Check",
@@ -345,6 +507,31 @@ check_templates(const struct settings *s)
 	        .support_email = "support@check.invalid",
 	        .color_primary = "#4f46e5",
 	        .logo_url = "https://check.invalid/logo.png",
+	        .unsubscribe_url = "https://check.invalid/api/portal/v1/unsubscribe?token=x",
+	        .project_name = "Check",
+	        .deliverable_title = "Check",
+	        .due_date = "1 January 2030",
+	        .decision = "approved",
+	        .decision_approved = "yes",
+	        .comment = "Check",
+	        .by_name = "Check",
+	        .milestone_title = "Check",
+	        .message_count = "2",
+	        .many_messages = "yes",
+	        .more_messages = "1",
+	        .time_zone = "UTC",
+	        .messages = &msg,
+	        .n_messages = 1,
+	};
+	const struct whatsapp_values wv = {
+	        .recipient_name = "Check",
+	        .project_name = "Check",
+	        .message_count = "2",
+	        .link = "https://check.invalid/",
+	        .deliverable_title = "Check",
+	        .decision = "approved",
+	        .by_name = "Check",
+	        .milestone_title = "Check",
 	};
 	struct arena *a = arena_new(16 * 1024);
 	int rc = 0;
@@ -359,6 +546,13 @@ check_templates(const struct settings *s)
 				rc = -1;
 			}
 		}
+		const char *params[WHATSAPP_PARAMS_MAX], *missing;
+		size_t n;
+		if (rc == 0 && unsub_topic_of(known_templates[i]) != NULL &&
+		    whatsapp_params(known_templates[i], &wv, params, &n, &missing) != 0) {
+			say("error", "no WhatsApp parameters for template %s", known_templates[i]);
+			rc = -1;
+		}
 	}
 	arena_free(a);
 	return rc;
@@ -367,43 +561,126 @@ check_templates(const struct settings *s)
 /* ------------------------------------------------------------ database */
 
 /* clang-format off */
-/* The due email rows, oldest due first; a row another notifier holds is
- * skipped, not waited for.  Only the outbox row is locked (the notifier may
- * not lock branding, and needs not). */
+/*
+ * The due rows, oldest due first; a row another notifier holds is skipped,
+ * not waited for.  Only the outbox row is locked (the notifier may not lock
+ * branding or recipients, and needs not).  $1 is topic_map: every email row
+ * is claimed (an unknown template is dead at once), a WhatsApp row only for
+ * an activity template (invites and resets have no WhatsApp form; such a
+ * row is left alone).  With the row come the tenant's branding and
+ * WhatsApp settings (the access token only for WhatsApp rows) and the
+ * recipient as they are now: name, email, locale, time zone, and whether
+ * they still want this topic on this channel.
+ */
 static const char Q_CLAIM[] =
-	"SELECT o.tenant_id, o.id, o.template, o.address, o.attempts,"
+	"SELECT o.tenant_id, o.id, o.channel, o.template, o.address, o.attempts,"
+	"       o.recipient_kind, o.recipient_id,"
 	"       o.payload ->> 'name', o.payload ->> 'link', o.payload ->> 'expires_at',"
+	"       o.payload ->> 'project_name', o.payload ->> 'deliverable_title',"
+	"       o.payload ->> 'milestone_title', o.payload ->> 'decision',"
+	"       o.payload ->> 'comment', o.payload ->> 'by_name', o.payload ->> 'due_date',"
+	"       CASE WHEN jsonb_typeof(o.payload -> 'messages') = 'array'"
+	"            THEN jsonb_array_length(o.payload -> 'messages') END,"
 	"       t.code, coalesce(b.display_name, t.name), b.support_email,"
-	"       b.color_primary, b.logo_url"
+	"       b.color_primary, b.logo_url,"
+	"       coalesce(pu.id, tm.id) IS NOT NULL,"
+	"       coalesce(pu.name, tm.name), coalesce(pu.email, tm.email), pu.locale,"
+	"       coalesce(pu.time_zone, tm.time_zone),"
+	"       CASE o.recipient_kind"
+	"         WHEN 'client' THEN notify_on(CASE o.channel WHEN 'whatsapp' THEN pu.notify_whatsapp"
+	"                                      ELSE pu.notify_email END,"
+	"                                 pu.notify_topics, $1::jsonb ->> o.template, o.channel)"
+	"         ELSE notify_on(CASE o.channel WHEN 'whatsapp' THEN tm.notify_whatsapp"
+	"                        ELSE tm.notify_email END,"
+	"                   tm.notify_topics, $1::jsonb ->> o.template, o.channel) END,"
+	"       CASE WHEN o.channel = 'whatsapp' THEN b.whatsapp_phone_number_id END,"
+	"       CASE WHEN o.channel = 'whatsapp' THEN b.whatsapp_access_token END,"
+	"       CASE WHEN o.channel = 'whatsapp' THEN b.whatsapp_templates ->> o.template END,"
+	"       CASE WHEN o.channel = 'whatsapp' THEN b.whatsapp_templates ->> 'language' END,"
+	"       coalesce(b.whatsapp_fallback_email, false)"
 	"  FROM outbox o"
 	"  JOIN tenants t ON t.id = o.tenant_id"
 	"  LEFT JOIN tenant_branding b ON b.tenant_id = o.tenant_id"
-	" WHERE o.status = 'pending' AND o.channel = 'email'"
+	"  LEFT JOIN portal_users pu ON o.recipient_kind = 'client'"
+	"        AND pu.tenant_id = o.tenant_id AND pu.id = o.recipient_id"
+	"  LEFT JOIN team_members tm ON o.recipient_kind = 'team'"
+	"        AND tm.tenant_id = o.tenant_id AND tm.id = o.recipient_id"
+	" WHERE o.status = 'pending' AND (o.channel = 'email' OR $1::jsonb ? o.template)"
 	"   AND o.next_attempt_at <= now() AND o.send_after <= now()"
 	" ORDER BY o.next_attempt_at"
 	" LIMIT 1"
 	"   FOR UPDATE OF o SKIP LOCKED";
 
-/* Milliseconds until the next email row falls due (NULL: none pending).
- * Run in the transaction of a claim that found nothing, so that "due"
- * means the same now(): rows due but locked by another notifier are its
- * business and do not make us spin. */
+/* The columns of Q_CLAIM. */
+enum {
+	C_TENANT_ID, C_ID, C_CHANNEL, C_TEMPLATE, C_ADDRESS, C_ATTEMPTS,
+	C_RECIPIENT_KIND, C_RECIPIENT_ID,
+	C_NAME, C_LINK, C_EXPIRES_AT, C_PROJECT_NAME, C_DELIVERABLE_TITLE,
+	C_MILESTONE_TITLE, C_DECISION, C_COMMENT, C_BY_NAME, C_DUE_DATE, C_N_MESSAGES,
+	C_TENANT_CODE, C_DISPLAY_NAME, C_SUPPORT_EMAIL, C_COLOR_PRIMARY, C_LOGO_URL,
+	C_RECIPIENT_FOUND, C_RECIPIENT_NAME, C_RECIPIENT_EMAIL, C_LOCALE, C_TIME_ZONE,
+	C_WANTED,
+	C_WA_PHONE_NUMBER_ID, C_WA_TOKEN, C_WA_TEMPLATE, C_WA_LANGUAGE, C_WA_FALLBACK,
+	C_COUNT
+};
+
+/* Milliseconds until the next row falls due (NULL: none pending).  Run in
+ * the transaction of a claim that found nothing, so that "due" means the
+ * same now(): rows due but locked by another notifier are its business and
+ * do not make us spin.  $1 as in Q_CLAIM. */
 static const char Q_NEXT_DUE[] =
 	"SELECT ceil(extract(epoch FROM min(greatest(next_attempt_at, send_after)) - now())"
 	"            * 1000)::bigint"
 	"  FROM outbox"
-	" WHERE status = 'pending' AND channel = 'email'"
+	" WHERE status = 'pending' AND (channel = 'email' OR $1::jsonb ? template)"
 	"   AND greatest(next_attempt_at, send_after) > now()";
 
-/* The secret link goes once the row is final.  (A payload that is not an
- * object has no link, and '-' would fail on a scalar.) */
-#define DROP_LINK \
-	"payload = CASE WHEN jsonb_typeof(payload) = 'object' THEN payload - 'link'" \
-	"               ELSE payload END"
+/*
+ * A digest's messages for its email, in the order they were folded in, at
+ * most $4: author, local time in zone $3 (PostgreSQL knows the zones),
+ * excerpt, whether it was cut, files.  Run under a savepoint: a zone
+ * PostgreSQL does not know or a payload it cannot read fails only this
+ * statement.
+ */
+static const char Q_DIGEST[] =
+	"SELECT x.e ->> 'author_name',"
+	"       to_char((x.e ->> 'created_at')::timestamptz AT TIME ZONE $3,"
+	"               'FMDD Mon YYYY, HH24:MI'),"
+	"       x.e ->> 'excerpt',"
+	"       coalesce((x.e ->> 'truncated')::boolean, false),"
+	"       coalesce((x.e ->> 'attachments')::integer, 0)"
+	"  FROM outbox o"
+	" CROSS JOIN LATERAL jsonb_array_elements("
+	"       CASE WHEN jsonb_typeof(o.payload -> 'messages') = 'array'"
+	"            THEN o.payload -> 'messages' ELSE '[]'::jsonb END) WITH ORDINALITY AS x(e, n)"
+	" WHERE o.tenant_id = $1 AND o.id = $2"
+	" ORDER BY x.n"
+	" LIMIT $4";
+
+/* The email that stands in for a WhatsApp message refused for good: same
+ * recipient, template and payload, due now.  The dedupe key makes it once
+ * only; one already there (or an open digest of the recipient's that would
+ * clash) wins. */
+static const char Q_FALLBACK[] =
+	"INSERT INTO outbox (tenant_id, channel, template, recipient_kind, recipient_id,"
+	"                    address, project_id, payload, dedupe_key, send_after) "
+	"SELECT tenant_id, 'email', template, recipient_kind, recipient_id,"
+	"       $3, project_id, payload, dedupe_key || ':fallback', now()"
+	"  FROM outbox WHERE tenant_id = $1 AND id = $2"
+	"    ON CONFLICT DO NOTHING";
+
+/* The secret link (an invite's or a reset's) goes once the row is final;
+ * an activity row ($TOPICS: topic_map) keeps its project link, which is
+ * no secret.  (A payload that is not an object has no link, and '-' would
+ * fail on a scalar.) */
+#define DROP_LINK(TOPICS) \
+	"payload = CASE WHEN jsonb_typeof(payload) = 'object'" \
+	"                AND NOT (" TOPICS "::jsonb ? template)" \
+	"               THEN payload - 'link' ELSE payload END"
 
 static const char Q_SENT[] =
 	"UPDATE outbox SET status = 'sent', sent_at = now(), attempts = attempts + 1,"
-	"       last_error = NULL, " DROP_LINK
+	"       last_error = NULL, " DROP_LINK("$3")
 	" WHERE tenant_id = $1 AND id = $2";
 
 static const char Q_RETRY[] =
@@ -413,7 +690,7 @@ static const char Q_RETRY[] =
 
 static const char Q_DEAD[] =
 	"UPDATE outbox SET status = 'dead', attempts = attempts + 1,"
-	"       last_error = $3, " DROP_LINK
+	"       last_error = $3, " DROP_LINK("$4")
 	" WHERE tenant_id = $1 AND id = $2";
 
 /* Last resort when the outcome could not be recorded: without it the row
@@ -481,7 +758,7 @@ exec_command(PGconn *c, const char *sql, int n, const char *const *params)
 	PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
 	int rc = 0;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		rc = db_failed(c, res, n == 0 ? sql : "UPDATE outbox");
+		rc = db_failed(c, res, n == 0 ? sql : "outbox write");
 	PQclear(res);
 	return rc;
 }
@@ -532,7 +809,134 @@ permanent(struct outcome *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(o->error, sizeof(o->error), fmt, ap);
 	va_end(ap);
-	o->status = MAIL_PERMANENT;
+	o->status = DELIVERY_PERMANENT;
+}
+
+/* Copies s into a fixed field of struct unsub; false when it does not fit. */
+static bool
+unsub_field(char *dst, size_t cap, const char *s)
+{
+	if (s == NULL)
+		return false;
+	int n = snprintf(dst, cap, "%s", s);
+	return n > 0 && (size_t)n < cap;
+}
+
+/*
+ * The one-click unsubscribe URL of an activity email: the portal of the
+ * row's link (scheme, host and port of payload.link) with a token that
+ * turns topic off on email for this recipient.  NULL when the link is not
+ * usable or the recipient cannot be named in a token.
+ */
+static const char *
+unsubscribe_url(struct arena *a, const struct row *r, const char *topic)
+{
+	if (!url_ok(r->link))
+		return NULL;
+	const char *host = strstr(r->link, "://") + 3;
+	size_t hlen = strcspn(host, "/?#");
+	if (hlen == 0)
+		return NULL;
+	struct unsub u;
+	memset(&u, 0, sizeof(u));
+	if (!unsub_field(u.tenant_id, sizeof(u.tenant_id), r->tenant_id) ||
+	    !unsub_field(u.kind, sizeof(u.kind), r->recipient_kind) ||
+	    !unsub_field(u.recipient_id, sizeof(u.recipient_id), r->recipient_id) ||
+	    !unsub_field(u.topic, sizeof(u.topic), topic) ||
+	    !unsub_field(u.channel, sizeof(u.channel), "email"))
+		return NULL;
+	u.expires = time(NULL) + UNSUB_TTL_S;
+	const char *token = unsub_sign(a, &u);
+	if (token == NULL)
+		return NULL;
+	return arena_printf(a, "%.*s/api/portal/v1/unsubscribe?token=%s",
+	                    (int)(host + hlen - r->link), r->link, token);
+}
+
+/* Runs a constant statement of the digest's savepoint dance; 0, or the
+ * connection is gone. */
+static int
+savepoint_cmd(PGconn *c, const char *sql)
+{
+	PGresult *res = PQexec(c, sql);
+	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : db_failed(c, res, sql);
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Reads the messages of a digest row for its email, times in the
+ * recipient's zone (UTC when PostgreSQL does not know theirs).  A payload
+ * that cannot be read makes the outcome permanent; returns 0, or a
+ * database error that ended the transaction.
+ */
+static int
+load_digest(PGconn *c, struct arena *a, const struct row *r, struct digest *d, struct outcome *o)
+{
+	char limit[16];
+	snprintf(limit, sizeof(limit), "%d", NOTIFY_DIGEST_LIST_MAX);
+	const char *zone = r->time_zone != NULL && *r->time_zone != '\0' ? r->time_zone : "UTC";
+	char state[8] = "?";
+	PGresult *res = NULL;
+	int rc = savepoint_cmd(c, "SAVEPOINT digest");
+	if (rc != 0)
+		return rc;
+	for (int pass = 0; pass < 2; pass++) {
+		const char *params[4] = {r->tenant_id, r->id, zone, limit};
+		res = PQexecParams(c, Q_DIGEST, 4, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			break;
+		if (PQstatus(c) != CONNECTION_OK)
+			return db_failed(c, res, "digest");
+		/* the SQLSTATE only: the message may quote the payload */
+		const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		snprintf(state, sizeof(state), "%s", st != NULL ? st : "?");
+		bool bad_zone = strcmp(state, "22023") == 0;
+		PQclear(res);
+		res = NULL;
+		if ((rc = savepoint_cmd(c, "ROLLBACK TO SAVEPOINT digest")) != 0)
+			return rc;
+		if (!bad_zone || strcmp(zone, "UTC") == 0)
+			break;
+		zone = "UTC"; /* a zone PostgreSQL does not know: say times in UTC */
+	}
+	if (res == NULL) {
+		permanent(o, "digest: its messages could not be read (SQLSTATE %s)", state);
+		return savepoint_cmd(c, "RELEASE SAVEPOINT digest");
+	}
+	int n = PQntuples(res);
+	d->items = arena_alloc(a, sizeof(*d->items) * (size_t)(n > 0 ? n : 1));
+	d->n = (size_t)n;
+	d->time_zone = arena_strdup(a, zone);
+	for (int i = 0; i < n; i++) {
+		struct template_message *m = &d->items[i];
+		long long files = 0;
+		m->author_name =
+		        PQgetisnull(res, i, 0) ? NULL : arena_strdup(a, PQgetvalue(res, i, 0));
+		m->time = PQgetisnull(res, i, 1) ? NULL : arena_strdup(a, PQgetvalue(res, i, 1));
+		m->excerpt = PQgetisnull(res, i, 2) ? NULL : arena_strdup(a, PQgetvalue(res, i, 2));
+		m->truncated = strcmp(PQgetvalue(res, i, 3), "t") == 0 ? "yes" : NULL;
+		if (config_parse_int(PQgetvalue(res, i, 4), 0, INT_MAX, &files) != 0)
+			files = 0;
+		m->files = files == 0   ? NULL
+		           : files == 1 ? "+1 file"
+		                        : arena_printf(a, "+%lld files", files);
+	}
+	PQclear(res);
+	return savepoint_cmd(c, "RELEASE SAVEPOINT digest");
+}
+
+/* The template's words for a decision; NULL for one it does not know. */
+static const char *
+decision_words(const char *decision)
+{
+	if (decision == NULL)
+		return NULL;
+	if (strcmp(decision, "approved") == 0)
+		return "approved";
+	if (strcmp(decision, "changes_requested") == 0)
+		return "changes requested";
+	return NULL;
 }
 
 /*
@@ -541,11 +945,11 @@ permanent(struct outcome *o, const char *fmt, ...)
  * needs and the payload lacks) is permanent: retrying cannot fix it.
  */
 static void
-attempt(const struct row *r, const struct settings *s, struct arena *a, struct outcome *o)
+attempt_email(const struct row *r, const struct settings *s, const struct digest *d,
+              struct arena *a, struct outcome *o)
 {
-	char when[64];
+	char when[64], due[64], count[24], more[24];
 	char err[TEMPLATE_ERR_MAX + 64];
-	memset(o, 0, sizeof(*o));
 	if (!template_name_valid(r->template)) {
 		permanent(o, "invalid template name");
 		return;
@@ -554,9 +958,28 @@ attempt(const struct row *r, const struct settings *s, struct arena *a, struct o
 		permanent(o, "recipient address not supported");
 		return;
 	}
+	const char *topic = unsub_topic_of(r->template);
+	const char *unsub = NULL;
+	if (topic != NULL && url_ok(r->link) &&
+	    ((unsub = unsubscribe_url(a, r, topic)) == NULL || !mail_list_url_valid(unsub))) {
+		permanent(o, "no unsubscribe link could be made for this recipient");
+		return;
+	}
+	if (strcmp(r->template, "deliverable_decision") == 0 &&
+	    decision_words(r->decision) == NULL) {
+		permanent(o, "deliverable_decision: unknown decision");
+		return;
+	}
+	long total = r->n_messages;
+	if (strcmp(r->template, "message_digest") == 0 && (total <= 0 || d->n == 0)) {
+		permanent(o, "message_digest: no messages");
+		return;
+	}
+	snprintf(count, sizeof(count), "%ld", total > 0 ? total : 0);
+	snprintf(more, sizeof(more), "%ld", total - (long)d->n);
 	struct template_vars v = {
 	        .display_name = r->display_name,
-	        .name = r->name,
+	        .name = r->name != NULL ? r->name : r->recipient_name,
 	        .link = url_ok(r->link) ? r->link : NULL,
 	        .expires_at = r->expires_at != NULL && template_human_time(r->expires_at, when,
 	                                                                   sizeof(when)) == 0
@@ -567,6 +990,25 @@ attempt(const struct row *r, const struct settings *s, struct arena *a, struct o
 	                                 : NULL,
 	        .color_primary = color_ok(r->color_primary) ? r->color_primary : "#4f46e5",
 	        .logo_url = url_ok(r->logo_url) ? r->logo_url : NULL,
+	        .unsubscribe_url = unsub,
+	        .project_name = r->project_name,
+	        .deliverable_title = r->deliverable_title,
+	        .due_date = r->due_date != NULL &&
+	                                    template_human_date(r->due_date, due, sizeof(due)) == 0
+	                            ? due
+	                            : NULL,
+	        .decision = decision_words(r->decision),
+	        .decision_approved =
+	                r->decision != NULL && strcmp(r->decision, "approved") == 0 ? "yes" : NULL,
+	        .comment = r->comment,
+	        .by_name = r->by_name,
+	        .milestone_title = r->milestone_title,
+	        .message_count = total > 0 ? count : NULL,
+	        .many_messages = total > 1 ? "yes" : NULL,
+	        .more_messages = total > (long)d->n && d->n > 0 ? more : NULL,
+	        .time_zone = d->time_zone,
+	        .messages = d->items,
+	        .n_messages = d->n,
 	};
 	char *parts[3];
 	for (int p = TEMPLATE_SUBJECT; p <= TEMPLATE_HTML; p++) {
@@ -590,6 +1032,7 @@ attempt(const struct row *r, const struct settings *s, struct arena *a, struct o
 	        .subject = parts[TEMPLATE_SUBJECT],
 	        .text = parts[TEMPLATE_TEXT],
 	        .html = parts[TEMPLATE_HTML],
+	        .list_unsubscribe = unsub,
 	};
 	char *msg;
 	size_t len;
@@ -601,9 +1044,132 @@ attempt(const struct row *r, const struct settings *s, struct arena *a, struct o
 	uint64_t t0 = now_ms();
 	mail_send(&s->smtp, s->mail_from, r->address, msg, len, &res);
 	o->ms = (long)(now_ms() - t0);
-	o->status = res.status;
+	o->status = res.status == MAIL_SENT        ? DELIVERY_SENT
+	            : res.status == MAIL_TEMPORARY ? DELIVERY_TEMPORARY
+	                                           : DELIVERY_PERMANENT;
 	o->smtp_code = res.smtp_code;
 	snprintf(o->error, sizeof(o->error), "%s", res.error);
+}
+
+/*
+ * Sends the row as a WhatsApp template message with the tenant's number,
+ * token and template name.  What the row or the tenant's settings lack is
+ * permanent; the Cloud API's answer says the rest (whatsapp.h).
+ */
+static void
+attempt_whatsapp(const struct row *r, const struct settings *s, struct arena *a, struct outcome *o)
+{
+	if (r->wa_phone_number_id == NULL || r->wa_token == NULL || *r->wa_token == '\0') {
+		permanent(o, "whatsapp is not configured for this tenant");
+		return;
+	}
+	const char *url = whatsapp_url(a, s->wa_base, s->wa_version, r->wa_phone_number_id);
+	if (url == NULL) {
+		permanent(o, "whatsapp: the tenant's phone number id is not valid");
+		return;
+	}
+	if (r->wa_template == NULL) {
+		permanent(o,
+		          "whatsapp: no template name for '%s' in the tenant's whatsapp templates",
+		          r->template);
+		return;
+	}
+	if (!whatsapp_template_name_valid(r->wa_template)) {
+		permanent(o, "whatsapp: the template name for '%s' is not valid", r->template);
+		return;
+	}
+	if (!whatsapp_phone_valid(r->address)) {
+		permanent(o, "recipient phone number not supported");
+		return;
+	}
+	char count[24];
+	snprintf(count, sizeof(count), "%ld", r->n_messages);
+	const struct whatsapp_values wv = {
+	        .recipient_name = r->recipient_name,
+	        .project_name = r->project_name,
+	        .message_count = r->n_messages > 0 ? count : NULL,
+	        .link = url_ok(r->link) ? r->link : NULL,
+	        .deliverable_title = r->deliverable_title,
+	        .decision = r->decision,
+	        .by_name = r->by_name,
+	        .milestone_title = r->milestone_title,
+	};
+	const char *params[WHATSAPP_PARAMS_MAX], *missing = NULL;
+	size_t n = 0;
+	int rc = whatsapp_params(r->template, &wv, params, &n, &missing);
+	if (rc != 0) {
+		if (rc == ERR_NOT_FOUND)
+			permanent(o, "whatsapp: '%s' has no WhatsApp form", r->template);
+		else
+			permanent(o, "whatsapp: '%s' has no value",
+			          missing != NULL ? missing : "?");
+		return;
+	}
+	char lang[WHATSAPP_LANGUAGE_MAX];
+	whatsapp_language(r->locale, r->wa_language, lang, sizeof(lang));
+	const struct whatsapp_message m = {
+	        .to = r->address,
+	        .template_name = r->wa_template,
+	        .language = lang,
+	        .params = params,
+	        .n_params = n,
+	};
+	char *body;
+	size_t len;
+	if (whatsapp_body(a, &m, &body, &len) != 0) {
+		permanent(o, "whatsapp: the message could not be built (an empty value?)");
+		return;
+	}
+	struct whatsapp_result res;
+	uint64_t t0 = now_ms();
+	whatsapp_send(&s->wa, url, r->wa_token, body, len, &res);
+	o->ms = (long)(now_ms() - t0);
+	/* the body holds the message text: gone with the attempt */
+	OPENSSL_cleanse(body, len);
+	o->status = res.status == WHATSAPP_SENT        ? DELIVERY_SENT
+	            : res.status == WHATSAPP_TEMPORARY ? DELIVERY_TEMPORARY
+	                                               : DELIVERY_PERMANENT;
+	o->http_status = res.http_status;
+	snprintf(o->error, sizeof(o->error), "%s", res.error);
+}
+
+/*
+ * One attempt at the claimed row: the recipient must still be there and
+ * still want it (activity templates), a digest's messages are read, then
+ * the channel sends.  Returns 0 with *o filled, or a database error that
+ * ended the transaction.
+ */
+static int
+attempt(PGconn *c, const struct row *r, const struct settings *s, struct arena *a,
+        struct outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->status = DELIVERY_TEMPORARY;
+	const char *topic = unsub_topic_of(r->template);
+	if (topic != NULL && !r->recipient_found) {
+		permanent(o, "recipient not found");
+		o->no_fallback = true;
+		return 0;
+	}
+	if (topic != NULL && !r->wanted) {
+		permanent(o, "unsubscribed");
+		o->no_fallback = true;
+		return 0;
+	}
+	bool email = strcmp(r->channel, "email") == 0;
+	struct digest d = {.items = NULL, .n = 0, .time_zone = NULL};
+	if (email && strcmp(r->template, "message_digest") == 0) {
+		int rc = load_digest(c, a, r, &d, o);
+		if (rc != 0 || o->error[0] != '\0')
+			return rc;
+	}
+	if (email)
+		attempt_email(r, s, &d, a, o);
+	else if (strcmp(r->channel, "whatsapp") == 0)
+		attempt_whatsapp(r, s, a, o);
+	else
+		permanent(o, "unknown channel");
+	return 0;
 }
 
 /* Exponential backoff from the attempts made so far, with jitter. */
@@ -623,6 +1189,23 @@ backoff_ms(int attempts)
 	return ms / 100 * pct;
 }
 
+/* A dead WhatsApp row of a tenant that wants it: the same notification by
+ * email, in this transaction. */
+static int
+fall_back(PGconn *c, const struct row *r, struct outcome *o)
+{
+	if (strcmp(r->channel, "whatsapp") != 0 || !r->wa_fallback_email || o->no_fallback)
+		return 0;
+	if (r->recipient_email == NULL || !mail_address_valid(r->recipient_email)) {
+		say("warn", "outbox row %s: no email address to fall back to", r->id);
+		return 0;
+	}
+	const char *params[3] = {r->tenant_id, r->id, r->recipient_email};
+	int rc = exec_command(c, Q_FALLBACK, 3, params);
+	o->fell_back = rc == 0;
+	return rc;
+}
+
 /*
  * Writes the outcome in the claim's transaction and commits.  Returns 0 or
  * the database error; *result is what the log says.
@@ -635,10 +1218,11 @@ record(PGconn *c, const struct row *r, const struct settings *s, struct outcome 
 	const char *params[5] = {r->tenant_id, r->id, NULL, NULL, NULL};
 	int rc;
 	*retry_ms = 0;
-	if (o->status == MAIL_SENT) {
+	if (o->status == DELIVERY_SENT) {
 		*result = "sent";
-		rc = exec_command(c, Q_SENT, 2, params);
-	} else if (o->status == MAIL_TEMPORARY && r->attempts + 1 < s->max_attempts) {
+		params[2] = topic_map;
+		rc = exec_command(c, Q_SENT, 3, params);
+	} else if (o->status == DELIVERY_TEMPORARY && r->attempts + 1 < s->max_attempts) {
 		*result = "retry";
 		*retry_ms = backoff_ms(r->attempts);
 		snprintf(secs, sizeof(secs), "%ld.%03ld", *retry_ms / 1000, *retry_ms % 1000);
@@ -647,7 +1231,7 @@ record(PGconn *c, const struct row *r, const struct settings *s, struct outcome 
 		rc = exec_command(c, Q_RETRY, 4, params);
 	} else {
 		*result = "dead";
-		if (o->status == MAIL_TEMPORARY) {
+		if (o->status == DELIVERY_TEMPORARY) {
 			/* room for the prefix: the reason is cut, never the line */
 			char e[sizeof(o->error) - 64];
 			size_t n = strnlen(o->error, sizeof(e) - 1);
@@ -657,10 +1241,15 @@ record(PGconn *c, const struct row *r, const struct settings *s, struct outcome 
 			         r->attempts + 1, e);
 		}
 		params[2] = o->error;
-		rc = exec_command(c, Q_DEAD, 3, params);
+		params[3] = topic_map;
+		rc = fall_back(c, r, o);
+		if (rc == 0)
+			rc = exec_command(c, Q_DEAD, 4, params);
 	}
 	if (rc == 0)
 		rc = exec_command(c, "COMMIT", 0, NULL);
+	if (rc != 0)
+		o->fell_back = false;
 	return rc;
 }
 
@@ -682,6 +1271,59 @@ park(PGconn *c, const struct row *r, const char *result)
 		say("warn", "outbox row %s parked as %s", r->id, status);
 }
 
+/* Fills *r from the claimed row (arena copies); the access token's copy
+ * in the result is wiped. */
+static void
+read_row(struct arena *a, PGresult *res, struct row *r)
+{
+	long long attempts = 0, n_messages = -1;
+	if (config_parse_int(PQgetvalue(res, 0, C_ATTEMPTS), 0, INT_MAX - 1, &attempts) != 0)
+		attempts = 0;
+	if (PQgetisnull(res, 0, C_N_MESSAGES) ||
+	    config_parse_int(PQgetvalue(res, 0, C_N_MESSAGES), 0, LONG_MAX, &n_messages) != 0)
+		n_messages = -1;
+	*r = (struct row){
+	        .tenant_id = dup_value(a, res, C_TENANT_ID),
+	        .id = dup_value(a, res, C_ID),
+	        .channel = dup_value(a, res, C_CHANNEL),
+	        .template = dup_value(a, res, C_TEMPLATE),
+	        .address = dup_value(a, res, C_ADDRESS),
+	        .attempts = (int)attempts,
+	        .recipient_kind = dup_value(a, res, C_RECIPIENT_KIND),
+	        .recipient_id = dup_value(a, res, C_RECIPIENT_ID),
+	        .name = dup_value(a, res, C_NAME),
+	        .link = dup_value(a, res, C_LINK),
+	        .expires_at = dup_value(a, res, C_EXPIRES_AT),
+	        .project_name = dup_value(a, res, C_PROJECT_NAME),
+	        .deliverable_title = dup_value(a, res, C_DELIVERABLE_TITLE),
+	        .milestone_title = dup_value(a, res, C_MILESTONE_TITLE),
+	        .decision = dup_value(a, res, C_DECISION),
+	        .comment = dup_value(a, res, C_COMMENT),
+	        .by_name = dup_value(a, res, C_BY_NAME),
+	        .due_date = dup_value(a, res, C_DUE_DATE),
+	        .n_messages = (long)n_messages,
+	        .tenant_code = dup_value(a, res, C_TENANT_CODE),
+	        .display_name = dup_value(a, res, C_DISPLAY_NAME),
+	        .support_email = dup_value(a, res, C_SUPPORT_EMAIL),
+	        .color_primary = dup_value(a, res, C_COLOR_PRIMARY),
+	        .logo_url = dup_value(a, res, C_LOGO_URL),
+	        .recipient_found = strcmp(PQgetvalue(res, 0, C_RECIPIENT_FOUND), "t") == 0,
+	        .recipient_name = dup_value(a, res, C_RECIPIENT_NAME),
+	        .recipient_email = dup_value(a, res, C_RECIPIENT_EMAIL),
+	        .locale = dup_value(a, res, C_LOCALE),
+	        .time_zone = dup_value(a, res, C_TIME_ZONE),
+	        .wanted = strcmp(PQgetvalue(res, 0, C_WANTED), "t") == 0,
+	        .wa_phone_number_id = dup_value(a, res, C_WA_PHONE_NUMBER_ID),
+	        .wa_token = PQgetisnull(res, 0, C_WA_TOKEN)
+	                            ? NULL
+	                            : arena_strdup(a, PQgetvalue(res, 0, C_WA_TOKEN)),
+	        .wa_template = dup_value(a, res, C_WA_TEMPLATE),
+	        .wa_language = dup_value(a, res, C_WA_LANGUAGE),
+	        .wa_fallback_email = strcmp(PQgetvalue(res, 0, C_WA_FALLBACK), "t") == 0,
+	};
+	OPENSSL_cleanse(PQgetvalue(res, 0, C_WA_TOKEN), (size_t)PQgetlength(res, 0, C_WA_TOKEN));
+}
+
 /*
  * Claims one due row and delivers it.  Returns 1 when a row was handled, 0
  * when none is due (*due_ms: until the next one, -1 when none is pending),
@@ -691,17 +1333,19 @@ static int
 deliver_one(PGconn *c, const struct settings *s, struct arena *a, long *due_ms)
 {
 	PGresult *res = NULL;
+	const char *const claim_params[1] = {topic_map};
 	int rc = exec_command(c, "BEGIN", 0, NULL);
 	if (rc != 0)
 		return rc;
-	res = PQexecParams(c, Q_CLAIM, 0, NULL, NULL, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+	res = PQexecParams(c, Q_CLAIM, 1, NULL, claim_params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    (PQntuples(res) == 1 && PQnfields(res) != C_COUNT)) {
 		rc = db_failed(c, res, "claim");
 		goto out;
 	}
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		res = PQexecParams(c, Q_NEXT_DUE, 0, NULL, NULL, NULL, NULL, 0);
+		res = PQexecParams(c, Q_NEXT_DUE, 1, NULL, claim_params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 			rc = db_failed(c, res, "next due");
 			goto out;
@@ -714,38 +1358,26 @@ deliver_one(PGconn *c, const struct settings *s, struct arena *a, long *due_ms)
 		rc = exec_command(c, "COMMIT", 0, NULL);
 		goto out;
 	}
-	long long attempts = 0;
-	if (config_parse_int(PQgetvalue(res, 0, 4), 0, INT_MAX - 1, &attempts) != 0)
-		attempts = 0;
-	struct row r = {
-	        .tenant_id = dup_value(a, res, 0),
-	        .id = dup_value(a, res, 1),
-	        .template = dup_value(a, res, 2),
-	        .address = dup_value(a, res, 3),
-	        .attempts = (int)attempts,
-	        .name = dup_value(a, res, 5),
-	        .link = dup_value(a, res, 6),
-	        .expires_at = dup_value(a, res, 7),
-	        .tenant_code = dup_value(a, res, 8),
-	        .display_name = dup_value(a, res, 9),
-	        .support_email = dup_value(a, res, 10),
-	        .color_primary = dup_value(a, res, 11),
-	        .logo_url = dup_value(a, res, 12),
-	};
+	struct row r;
+	read_row(a, res, &r);
 	PQclear(res);
 	res = NULL;
 
 	struct outcome o;
 	const char *result = "retry";
 	long retry_ms = 0;
-	attempt(&r, s, a, &o);
+	rc = attempt(c, &r, s, a, &o);
+	if (r.wa_token != NULL)
+		OPENSSL_cleanse(r.wa_token, strlen(r.wa_token));
+	if (rc != 0)
+		goto out; /* the transaction is gone, the row pending as it was */
 	rc = record(c, &r, s, &o, &result, &retry_ms);
 	log_delivery(&r, result, &o, retry_ms);
 	if (rc == ERR_DB) {
-		if (o.status == MAIL_SENT)
+		if (o.status == DELIVERY_SENT)
 			say("error", "outbox row %s was sent but could not be recorded", r.id);
 		park(c, &r, result);
-	} else if (rc == ERR_UNAVAILABLE && o.status == MAIL_SENT) {
+	} else if (rc == ERR_UNAVAILABLE && o.status == DELIVERY_SENT) {
 		say("error",
 		    "outbox row %s was sent but the connection was lost before the commit: "
 		    "it will be sent again",
@@ -853,15 +1485,15 @@ main(void)
 		settings_free(&s);
 		return 1;
 	}
-	if (check_templates(&s) != 0) {
+	if (build_topic_map() != 0 || check_templates(&s) != 0) {
 		curl_global_cleanup();
 		settings_free(&s);
 		return 2;
 	}
 	char url[256];
 	redact_url(s.smtp.url, url, sizeof(url));
-	say("info", "started: smtp %s, from %s, templates %s, max attempts %d", url, s.mail_from,
-	    s.template_dir, s.max_attempts);
+	say("info", "started: smtp %s, from %s, templates %s, max attempts %d, whatsapp %s %s", url,
+	    s.mail_from, s.template_dir, s.max_attempts, s.wa_base, s.wa_version);
 
 	struct arena *a = arena_new(64 * 1024);
 	PGconn *c = NULL;

@@ -18,22 +18,58 @@
 #define TEMPLATE_DEPTH_MAX 8
 #define TEMPLATE_KEY_MAX   32
 
+/* What a key names: a value of struct template_vars, a value of the current
+ * struct template_message (inside the list only), or the list itself. */
+enum key_kind { KEY_VAR, KEY_ITEM, KEY_LIST };
+
+/* clang-format off */
+#define VAR(k)  {#k, offsetof(struct template_vars, k), KEY_VAR}
+#define ITEM(k) {#k, offsetof(struct template_message, k), KEY_ITEM}
+/* clang-format on */
+
 static const struct {
 	const char *key;
 	size_t off;
+	enum key_kind kind;
 } template_keys[] = {
-        {"display_name", offsetof(struct template_vars, display_name)},
-        {"name", offsetof(struct template_vars, name)},
-        {"link", offsetof(struct template_vars, link)},
-        {"expires_at", offsetof(struct template_vars, expires_at)},
-        {"support_email", offsetof(struct template_vars, support_email)},
-        {"color_primary", offsetof(struct template_vars, color_primary)},
-        {"logo_url", offsetof(struct template_vars, logo_url)},
+        VAR(display_name),
+        VAR(name),
+        VAR(link),
+        VAR(expires_at),
+        VAR(support_email),
+        VAR(color_primary),
+        VAR(logo_url),
+        VAR(unsubscribe_url),
+        VAR(project_name),
+        VAR(deliverable_title),
+        VAR(due_date),
+        VAR(decision),
+        VAR(decision_approved),
+        VAR(comment),
+        VAR(by_name),
+        VAR(milestone_title),
+        VAR(message_count),
+        VAR(many_messages),
+        VAR(more_messages),
+        VAR(time_zone),
+        {"messages", 0, KEY_LIST},
+        ITEM(author_name),
+        ITEM(time),
+        ITEM(excerpt),
+        ITEM(truncated),
+        ITEM(files),
 };
+
+#undef VAR
+#undef ITEM
 
 struct render {
 	struct buf *out;
 	const struct template_vars *v;
+	/* inside {{#messages}}: the message being rendered, NULL while the
+	 * section is only checked (no message, or not shown) */
+	const struct template_message *item;
+	bool in_list;
 	bool html;
 	const char *start; /* the template, for line numbers in errors */
 	const char *p;
@@ -73,11 +109,26 @@ key_index(const char *k, size_t n)
 	return -1;
 }
 
+/* The value of a KEY_VAR or KEY_ITEM key; "" for NULL, for the list key and
+ * for an item key while no message is at hand. */
 static const char *
-key_value(const struct template_vars *v, int idx)
+key_value(const struct render *r, int idx)
 {
+	const void *base;
+	switch (template_keys[idx].kind) {
+	case KEY_VAR:
+		base = r->v;
+		break;
+	case KEY_ITEM:
+		base = r->item;
+		break;
+	default:
+		return "";
+	}
+	if (base == NULL)
+		return "";
 	const char *const *field =
-	        (const char *const *)(const void *)((const char *)v + template_keys[idx].off);
+	        (const char *const *)(const void *)((const char *)base + template_keys[idx].off);
 	return *field != NULL ? *field : "";
 }
 
@@ -145,6 +196,34 @@ parse_tag(struct render *r, char *kind, int *idx)
 	return 0;
 }
 
+static int render_block(struct render *r, bool emit, int close, int depth);
+
+/*
+ * {{#messages}} (r->p just past it): the block once per message, or once
+ * unseen when there is none or it is hidden, so that its tags are checked
+ * all the same.
+ */
+static int
+render_list(struct render *r, const char *tag, bool emit, int idx, int depth)
+{
+	if (r->in_list)
+		return fail(r, tag, "'{{#%s}}' inside itself", template_keys[idx].key);
+	const char *body = r->p;
+	size_t n = emit && r->v->messages != NULL ? r->v->n_messages : 0;
+	int rc = 0;
+	r->in_list = true;
+	if (n == 0)
+		rc = render_block(r, false, idx, depth + 1);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		r->p = body;
+		r->item = &r->v->messages[i];
+		rc = render_block(r, true, idx, depth + 1);
+	}
+	r->item = NULL;
+	r->in_list = false;
+	return rc;
+}
+
 /*
  * Renders from r->p until the end of the template or, inside a section,
  * until its closing tag (close >= 0: the key index it must name).  Text and
@@ -169,7 +248,15 @@ render_block(struct render *r, bool emit, int close, int depth)
 		int idx;
 		if (parse_tag(r, &kind, &idx) != 0)
 			return ERR_INVALID;
-		const char *val = key_value(r->v, idx);
+		enum key_kind kk = template_keys[idx].kind;
+		if (kk == KEY_ITEM && !r->in_list)
+			return fail(r, tag, "'%s' is only known inside {{#messages}}",
+			            template_keys[idx].key);
+		if (kk == KEY_LIST && kind == 0)
+			return fail(r, tag, "'%s' is a list: use {{#%s}}...{{/%s}}",
+			            template_keys[idx].key, template_keys[idx].key,
+			            template_keys[idx].key);
+		const char *val = key_value(r, idx);
 		switch (kind) {
 		case 0:
 			if (!emit)
@@ -182,7 +269,14 @@ render_block(struct render *r, bool emit, int close, int depth)
 		case '^': {
 			if (depth >= TEMPLATE_DEPTH_MAX)
 				return fail(r, tag, "sections nested too deeply");
-			bool shown = kind == '#' ? *val != '\0' : *val == '\0';
+			if (kk == KEY_LIST && kind == '#') {
+				if (render_list(r, tag, emit, idx, depth) != 0)
+					return ERR_INVALID;
+				break;
+			}
+			bool set = kk == KEY_LIST ? r->v->messages != NULL && r->v->n_messages > 0
+			                          : *val != '\0';
+			bool shown = kind == '#' ? set : !set;
 			if (render_block(r, emit && shown, idx, depth + 1) != 0)
 				return ERR_INVALID;
 			break;
@@ -205,6 +299,8 @@ template_render(struct arena *a, const char *text, size_t n, bool html,
 	struct render r = {
 	        .out = &b,
 	        .v = v,
+	        .item = NULL,
+	        .in_list = false,
 	        .html = html,
 	        .start = text,
 	        .p = text,
@@ -422,6 +518,27 @@ template_human_time(const char *s, char *out, size_t out_len)
 		return ERR_INVALID;
 	int n = snprintf(out, out_len, "%d %s %d, %02d:%02d UTC", u.tm_mday, months[u.tm_mon],
 	                 u.tm_year + 1900, u.tm_hour, u.tm_min);
+	if (n < 0 || (size_t)n >= out_len)
+		return ERR_INVALID;
+	return 0;
+}
+
+int
+template_human_date(const char *s, char *out, size_t out_len)
+{
+	static const char *const months[] = {"January",   "February", "March",    "April",
+	                                     "May",       "June",     "July",     "August",
+	                                     "September", "October",  "November", "December"};
+	int y, mo, d;
+	const char *p = s;
+	if (!digits(&p, 4, &y) || !expect(&p, '-') || !digits(&p, 2, &mo) || !expect(&p, '-') ||
+	    !digits(&p, 2, &d) || *p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31)
+		return ERR_INVALID;
+	struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = 12};
+	/* timegm normalises 31 April into May: refuse such dates */
+	if (timegm(&tm) == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return ERR_INVALID;
+	int n = snprintf(out, out_len, "%d %s %d", d, months[mo - 1], y);
 	if (n < 0 || (size_t)n >= out_len)
 		return ERR_INVALID;
 	return 0;

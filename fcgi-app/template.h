@@ -9,11 +9,20 @@
  *   {{#key}}...{{/key}}  the enclosed text only when the value is not empty
  *   {{^key}}...{{/key}}  the enclosed text only when the value is empty
  *
- * Keys are the fields of struct template_vars.  An unknown key, a malformed
- * or unbalanced tag is an error, whether or not the text around it is
- * rendered: a typo in a template fails the first delivery (and the notifier's
- * start-up check), never silently sends an email with a hole in it.  In .html
- * templates every value is HTML-escaped; control characters in values become
+ * Keys are the fields of struct template_vars.  One key is a list:
+ *
+ *   {{#messages}}...{{/messages}}  the enclosed text once per message of a
+ *                                  digest, where the keys of struct
+ *                                  template_message name that message's
+ *                                  values (and only there)
+ *   {{^messages}}...{{/messages}}  the enclosed text when there is none
+ *
+ * An unknown key, a malformed or unbalanced tag, a message key outside the
+ * list, is an error, whether or not the text around it is rendered: a typo
+ * in a template fails the first delivery (and the notifier's start-up
+ * check), never silently sends an email with a hole in it.  In .html
+ * templates every value is HTML-escaped (there is no raw tag: the list is a
+ * section, not markup built in C); control characters in values become
  * spaces everywhere (a value never starts a new line of its own).
  */
 #ifndef ATRIUM_TEMPLATE_H
@@ -34,15 +43,44 @@ enum template_part {
 	TEMPLATE_HTML,    /* NAME.html: values HTML-escaped */
 };
 
+/* One message of a digest: the keys inside {{#messages}}. */
+struct template_message {
+	const char *author_name; /* who wrote it */
+	const char *time;        /* when, in the recipient's time zone, human-readable */
+	const char *excerpt;     /* its text (cut); empty for an attachment-only message */
+	const char *truncated;   /* non-empty when the excerpt was cut */
+	const char *files;       /* "+2 files", or empty */
+};
+
 /* The values templates may name; NULL and "" are both empty.  All UTF-8. */
 struct template_vars {
 	const char *display_name;  /* the tenant's display name */
 	const char *name;          /* the recipient's name */
-	const char *link;          /* the invite or reset link (a secret) */
+	const char *link;          /* the invite or reset link (a secret), or the
+	                              project's page for activity emails */
 	const char *expires_at;    /* human-readable, see template_human_time */
 	const char *support_email; /* the tenant's support address */
 	const char *color_primary; /* #rrggbb */
 	const char *logo_url;      /* the tenant's logo, an http(s) URL */
+
+	/* activity emails (templates with a topic) */
+	const char *unsubscribe_url;   /* one-click unsubscribe of this topic */
+	const char *project_name;      /* the project the activity happened in */
+	const char *deliverable_title; /* deliverable_delivered, deliverable_decision */
+	const char *due_date;          /* human-readable, see template_human_date */
+	const char *decision;          /* "approved" or "changes requested" */
+	const char *decision_approved; /* non-empty when the decision is an approval */
+	const char *comment;           /* the decision's comment */
+	const char *by_name;           /* who decided */
+	const char *milestone_title;   /* milestone_completed */
+	const char *message_count;     /* message_digest: how many messages ("3") */
+	const char *many_messages;     /* non-empty when more than one */
+	const char *more_messages;     /* how many are not listed ("12"), or empty */
+	const char *time_zone;         /* the zone of the digest's times */
+
+	/* the list {{#messages}} walks; NULL when n_messages is 0 */
+	const struct template_message *messages;
+	size_t n_messages;
 };
 
 /*
@@ -73,5 +111,11 @@ bool template_name_valid(const char *name);
  * locale).  Returns 0, or ERR_INVALID for anything else.
  */
 int template_human_time(const char *rfc3339, char *out, size_t out_len);
+
+/*
+ * Turns a date ("2026-12-11") into "11 December 2026".  Returns 0, or
+ * ERR_INVALID for anything but a real day.
+ */
+int template_human_date(const char *date, char *out, size_t out_len);
 
 #endif

@@ -300,7 +300,8 @@ static struct stmt q_team_branding_get = {
 	", b.max_upload_bytes, array_to_json(b.blocked_content_types), b.store_endpoint,"
 	" b.store_region, b.store_bucket, b.store_path_style, b.store_access_key_id,"
 	" b.store_secret_access_key IS NOT NULL, b.whatsapp_phone_number_id,"
-	" b.whatsapp_access_token IS NOT NULL, b.whatsapp_templates::text, b.quota_bytes"
+	" b.whatsapp_access_token IS NOT NULL, b.whatsapp_templates::text, b.quota_bytes,"
+	" b.whatsapp_fallback_email"
 	" FROM tenant_branding"
 	" b JOIN tenants t ON t.id = b.tenant_id WHERE b.tenant_id = $1",
 	1, 0};
@@ -324,6 +325,8 @@ static struct stmt q_branding_update = {
 	"   THEN ($2::jsonb->>'max_upload_bytes')::bigint ELSE max_upload_bytes END,"
 	" quota_bytes = CASE WHEN $2::jsonb ? 'quota_bytes'"
 	"   THEN ($2::jsonb->>'quota_bytes')::bigint ELSE quota_bytes END,"
+	" whatsapp_fallback_email = CASE WHEN $2::jsonb ? 'whatsapp_fallback_email'"
+	"   THEN ($2::jsonb->>'whatsapp_fallback_email')::boolean ELSE whatsapp_fallback_email END,"
 	" store_path_style = CASE WHEN $2::jsonb ? 'store_path_style'"
 	"   THEN ($2::jsonb->>'store_path_style')::boolean ELSE store_path_style END,"
 	" blocked_content_types = CASE WHEN $2::jsonb ? 'blocked_content_types'"
@@ -378,6 +381,9 @@ static const struct field template_fields[] = {
         {"deliverable_delivered", FT_STRING, FF_NULLABLE | FF_NONBLANK, 1, 512, NULL, NULL, NULL},
         {"deliverable_decision", FT_STRING, FF_NULLABLE | FF_NONBLANK, 1, 512, NULL, NULL, NULL},
         {"milestone_completed", FT_STRING, FF_NULLABLE | FF_NONBLANK, 1, 512, NULL, NULL, NULL},
+        /* the templates' language code when the recipient's locale has none
+         * (WhatsApp spells them en_US, pt_BR) */
+        {"language", FT_STRING, FF_NULLABLE | FF_NONBLANK, 2, 15, NULL, NULL, NULL},
         FIELD_END,
 };
 
@@ -386,6 +392,7 @@ static const struct field whatsapp_fields[] = {
         {"access_token", FT_STRING, FF_NULLABLE | FF_NONBLANK, 1, LIMIT_SECRET_CHARS, NULL, NULL,
          NULL},
         {"templates", FT_STRING_MAP, 0, 0, 0, NULL, NULL, template_fields},
+        {"fallback_email", FT_BOOL, 0, 0, 0, NULL, NULL, NULL},
         FIELD_END,
 };
 
@@ -491,6 +498,7 @@ render_team_branding(struct request *r, int status)
 	json_add_bool(wa, "access_token_set", strcmp(db_get(res, 0, 19), "t") == 0);
 	json_object *tpl = parse_json_text(db_get(res, 0, 20));
 	json_add_take(wa, "templates", tpl != NULL ? tpl : json_object_new_object());
+	json_add_bool(wa, "fallback_email", strcmp(db_get(res, 0, 22), "t") == 0);
 	json_add_take(o, "whatsapp", wa);
 	http_json(r, status, o);
 	return 0;
@@ -572,6 +580,8 @@ h_team_branding_patch(struct request *r)
 	patch_copy(patch, wa, "access_token", "whatsapp_access_token", changed,
 	           "whatsapp.access_token");
 	patch_copy(patch, wa, "templates", "whatsapp_templates", changed, "whatsapp.templates");
+	patch_copy(patch, wa, "fallback_email", "whatsapp_fallback_email", changed,
+	           "whatsapp.fallback_email");
 
 	const char *p[2] = {r->tenant.id, json_render(r->arena, patch, NULL)};
 	if (db_exec(r, &q_branding_update, p) == NULL)

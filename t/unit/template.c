@@ -10,6 +10,19 @@
 #include "tap.h"
 #include "../../fcgi-app/template.c"
 
+static const struct template_message two_messages[] = {
+        {.author_name = "Ann <script>",
+         .time = "4 Dec 2026, 19:05",
+         .excerpt = "Looks <b>good</b> & ready",
+         .truncated = NULL,
+         .files = "+2 files"},
+        {.author_name = "Bob",
+         .time = "4 Dec 2026, 19:07",
+         .excerpt = NULL,
+         .truncated = NULL,
+         .files = "+1 file"},
+};
+
 static const struct template_vars full = {
         .display_name = "Acme <Agency>",
         .name = "<b>Bob & \"Co\"</b>",
@@ -18,6 +31,21 @@ static const struct template_vars full = {
         .support_email = "help@acme.example",
         .color_primary = "#112233",
         .logo_url = NULL,
+        .unsubscribe_url = "https://acme.portal.localhost:8443/api/portal/v1/unsubscribe?token=t.k",
+        .project_name = "Relaunch <2027>",
+        .deliverable_title = "Home & \"About\"",
+        .due_date = "11 December 2026",
+        .decision = "changes requested",
+        .decision_approved = NULL,
+        .comment = "<img src=x onerror=alert(1)>",
+        .by_name = "Ann",
+        .milestone_title = "Launch",
+        .message_count = "2",
+        .many_messages = "yes",
+        .more_messages = NULL,
+        .time_zone = "Europe/Berlin",
+        .messages = two_messages,
+        .n_messages = 2,
 };
 
 static char *
@@ -73,10 +101,144 @@ test_render(struct arena *a)
 	ok(render(a, "{{logo_url}}", false, &full, err) == NULL,
 	   "an empty value outside a section refused");
 	ok(strstr(err, "'logo_url' has no value") != NULL, "and said so: %s", err);
+	/* the digest's list */
+	is_str(render(a,
+	              "{{#messages}}[{{author_name}}|{{time}}|{{#excerpt}}{{excerpt}}{{/excerpt}}|"
+	              "{{files}}]{{/messages}}",
+	              true, &full, err),
+	       "[Ann &lt;script&gt;|4 Dec 2026, 19:05|Looks &lt;b&gt;good&lt;/b&gt; &amp; ready|+2 "
+	       "files][Bob|4 Dec 2026, 19:07||+1 file]",
+	       "the list: once per message, every value escaped");
+	ok(render(a, "{{#messages}}{{excerpt}}{{/messages}}", true, &full, err) == NULL &&
+	           strstr(err, "'excerpt' has no value") != NULL,
+	   "an empty message value outside a section refused: %s", err);
+	is_str(render(a,
+	              "{{#messages}}{{#excerpt}}{{excerpt}}{{/excerpt}}{{^excerpt}}files only"
+	              "{{/excerpt}}{{#truncated}}...{{/truncated}};{{/messages}}",
+	              false, &full, err),
+	       "Looks <b>good</b> & ready;files only;", "sections on message values");
+	is_str(render(a, "{{#messages}}{{project_name}}:{{author_name}} {{/messages}}", false,
+	              &full, err),
+	       "Relaunch <2027>:Ann <script> Relaunch <2027>:Bob ",
+	       "the other values are known inside the list");
+	struct template_vars none = full;
+	none.messages = NULL;
+	none.n_messages = 0;
+	is_str(render(a,
+	              "a{{#messages}}[{{author_name}}]{{/messages}}{{^messages}}none{{/messages}}b",
+	              false, &none, err),
+	       "anoneb", "an empty list: the inverted section");
+	is_str(render(a, "{{^messages}}none{{/messages}}", false, &full, err), "",
+	       "a list with messages hides the inverted section");
+	ok(render(a, "{{#messages}}{{bogus}}{{/messages}}", false, &none, err) == NULL,
+	   "tags inside an empty list are still checked");
+	ok(render(a, "{{author_name}}", false, &full, err) == NULL &&
+	           strstr(err, "only known inside {{#messages}}") != NULL,
+	   "a message value outside the list refused: %s", err);
+	ok(render(a, "{{#name}}{{author_name}}{{/name}}", false, &full, err) == NULL,
+	   "also in a section that is not the list");
+	ok(render(a, "{{messages}}", false, &full, err) == NULL && strstr(err, "is a list") != NULL,
+	   "the list as a value refused: %s", err);
+	ok(render(a, "{{#messages}}{{#messages}}x{{/messages}}{{/messages}}", false, &full, err) ==
+	           NULL,
+	   "the list inside itself refused");
+	ok(render(a, "{{#messages}}x{{/author_name}}", false, &full, err) == NULL,
+	   "the list closed by another key refused");
+	ok(render(a, "{{#messages}}x", false, &none, err) == NULL, "an unclosed list refused");
+	ok(render(a, "{{&name}}", true, &full, err) == NULL, "there is no raw tag");
+
 	const char *deep = "{{#name}}{{#name}}{{#name}}{{#name}}{{#name}}{{#name}}{{#name}}"
 	                   "{{#name}}{{#name}}x{{/name}}{{/name}}{{/name}}{{/name}}{{/name}}"
 	                   "{{/name}}{{/name}}{{/name}}{{/name}}";
 	ok(render(a, deep, false, &full, err) == NULL, "nesting is bounded");
+}
+
+/* The activity templates: branded, the project link and a visible
+ * unsubscribe link in both parts, every value escaped in the HTML. */
+static void
+test_activity_files(struct arena *a, const char *dir, const char *const *names, size_t n)
+{
+	char err[TEMPLATE_ERR_MAX + 64], *out = NULL;
+	for (size_t i = 0; i < n; i++) {
+		char *txt = NULL, *html = NULL, *subject = NULL;
+		ok(template_render_file(a, dir, names[i], TEMPLATE_TEXT, &full, &txt, err,
+		                        sizeof(err)) == 0 &&
+		           template_render_file(a, dir, names[i], TEMPLATE_HTML, &full, &html, err,
+		                                sizeof(err)) == 0 &&
+		           template_render_file(a, dir, names[i], TEMPLATE_SUBJECT, &full, &subject,
+		                                err, sizeof(err)) == 0,
+		   "%s renders %s", names[i], err);
+		if (txt == NULL || html == NULL || subject == NULL)
+			continue;
+		ok(strstr(txt, full.unsubscribe_url) != NULL &&
+		           strstr(html, "href=\"https://acme.portal.localhost:8443/api/portal/v1/"
+		                        "unsubscribe?token=t.k\"") != NULL &&
+		           strstr(html, ">Unsubscribe</a>") != NULL,
+		   "%s: a visible unsubscribe link in both parts", names[i]);
+		ok(strstr(txt, full.link) != NULL &&
+		           strstr(html, "href=\"https://acme.portal") != NULL,
+		   "%s: the project link in both parts", names[i]);
+		ok(strstr(html, "#112233") != NULL && strstr(html, "Acme &lt;Agency&gt;") != NULL &&
+		           strstr(html, "Relaunch &lt;2027&gt;") != NULL,
+		   "%s: branded, values escaped", names[i]);
+		ok(strstr(html, "<script") == NULL && strstr(html, "<img src=x") == NULL &&
+		           strstr(html, "<2027>") == NULL,
+		   "%s: no markup from a value", names[i]);
+		ok(strstr(txt, "Relaunch <2027>") != NULL ||
+		           strstr(subject, "Relaunch <2027>") != NULL,
+		   "%s: the text as written in the text part", names[i]);
+	}
+	ok(template_render_file(a, dir, "message_digest", TEMPLATE_SUBJECT, &full, &out, err,
+	                        sizeof(err)) == 0,
+	   "digest subject");
+	is_str(out, "2 new messages in Relaunch <2027>", "digest subject: count and project");
+	ok(template_render_file(a, dir, "message_digest", TEMPLATE_TEXT, &full, &out, err,
+	                        sizeof(err)) == 0 &&
+	           strstr(out, "Ann <script>, 4 Dec 2026, 19:05:\nLooks <b>good</b> & ready +2 "
+	                       "files\n") != NULL &&
+	           strstr(out, "Bob, 4 Dec 2026, 19:07:\n(files only) +1 file\n") != NULL &&
+	           strstr(out, "Times are in Europe/Berlin.") != NULL,
+	   "digest text: every message, its local time, excerpt and files");
+	struct template_vars one = full;
+	one.message_count = "1";
+	one.many_messages = NULL;
+	one.n_messages = 1;
+	one.more_messages = "7";
+	ok(template_render_file(a, dir, "message_digest", TEMPLATE_SUBJECT, &one, &out, err,
+	                        sizeof(err)) == 0 &&
+	           strcmp(out, "1 new message in Relaunch <2027>") == 0,
+	   "digest subject in the singular: %s", out);
+	ok(template_render_file(a, dir, "message_digest", TEMPLATE_HTML, &one, &out, err,
+	                        sizeof(err)) == 0 &&
+	           strstr(out, "and 7 more") != NULL && strstr(out, "19:07") == NULL,
+	   "digest: a message count beyond the list");
+	ok(template_render_file(a, dir, "deliverable_decision", TEMPLATE_SUBJECT, &full, &out, err,
+	                        sizeof(err)) == 0 &&
+	           strcmp(out, "Changes requested: Home & \"About\" (Relaunch <2027>)") == 0,
+	   "decision subject: %s", out);
+	ok(template_render_file(a, dir, "deliverable_decision", TEMPLATE_HTML, &full, &out, err,
+	                        sizeof(err)) == 0 &&
+	           strstr(out, "&lt;img src=x onerror=alert(1)&gt;") != NULL,
+	   "the decision's comment escaped");
+	struct template_vars approved = full;
+	approved.decision = "approved";
+	approved.decision_approved = "yes";
+	approved.comment = NULL;
+	ok(template_render_file(a, dir, "deliverable_decision", TEMPLATE_TEXT, &approved, &out, err,
+	                        sizeof(err)) == 0 &&
+	           strstr(out, "Ann approved \"Home & \"About\"\"") != NULL &&
+	           strstr(out, "wrote:") == NULL,
+	   "an approval without a comment");
+	ok(template_render_file(a, dir, "deliverable_delivered", TEMPLATE_TEXT, &full, &out, err,
+	                        sizeof(err)) == 0 &&
+	           strstr(out, "(due 11 December 2026)") != NULL,
+	   "delivered: the due date");
+	struct template_vars nounsub = full;
+	nounsub.unsubscribe_url = NULL;
+	ok(template_render_file(a, dir, "milestone_completed", TEMPLATE_HTML, &nounsub, &out, err,
+	                        sizeof(err)) == ERR_INVALID &&
+	           strstr(err, "'unsubscribe_url' has no value") != NULL,
+	   "an activity email without its unsubscribe link is refused: %s", err);
 }
 
 static void
@@ -84,7 +246,12 @@ test_files(struct arena *a)
 {
 	char err[TEMPLATE_ERR_MAX + 64], *out = NULL;
 	const char *dir = ATRIUM_REPO_DIR "/fcgi-app/templates";
-	static const char *const names[] = {"invite", "password_reset"};
+	static const char *const names[] = {"invite",
+	                                    "password_reset",
+	                                    "message_digest",
+	                                    "deliverable_delivered",
+	                                    "deliverable_decision",
+	                                    "milestone_completed"};
 	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
 		for (int p = TEMPLATE_SUBJECT; p <= TEMPLATE_HTML; p++) {
 			int rc = template_render_file(a, dir, names[i], (enum template_part)p,
@@ -112,6 +279,7 @@ test_files(struct arena *a)
 	ok(template_render_file(a, dir, "password_reset", TEMPLATE_HTML, &minimal, &out, err,
 	                        sizeof(err)) == 0,
 	   "every optional value may be missing %s", err);
+	test_activity_files(a, dir, names + 2, ARRAY_LEN(names) - 2);
 	ok(template_render_file(a, dir, "no_such", TEMPLATE_TEXT, &full, &out, err, sizeof(err)) ==
 	           ERR_NOT_FOUND,
 	   "a missing template is ERR_NOT_FOUND");
@@ -143,6 +311,13 @@ test_time(void)
 	ok(template_human_time("2026-12-11T14:05:00Zjunk", out, sizeof(out)) != 0, "trailing junk");
 	ok(template_human_time("", out, sizeof(out)) != 0, "empty");
 	ok(template_human_time("2026-12-11T14:05:00Z", out, 8) != 0, "too small a buffer");
+	ok(template_human_date("2026-12-11", out, sizeof(out)) == 0, "a date");
+	is_str(out, "11 December 2026", "human-readable date");
+	ok(template_human_date("2028-02-29", out, sizeof(out)) == 0, "29 February of a leap year");
+	ok(template_human_date("2026-02-29", out, sizeof(out)) != 0, "29 February of another");
+	ok(template_human_date("2026-12-11T00:00:00Z", out, sizeof(out)) != 0, "not a date-time");
+	ok(template_human_date("2026-13-01", out, sizeof(out)) != 0, "month 13");
+	ok(template_human_date("", out, sizeof(out)) != 0, "empty date");
 }
 
 static void
@@ -268,6 +443,67 @@ test_encodings(struct arena *a)
 	ok(strncmp(buf_cstr(&b), "=?UTF-8?B?", 10) == 0, "=? in a subject is encoded");
 }
 
+/* The header block of msg (up to the blank line), NUL-terminated. */
+static char *
+head_of(struct arena *a, const char *msg)
+{
+	const char *end = strstr(msg, "\r\n\r\n");
+	return arena_strndup(a, msg, end != NULL ? (size_t)(end - msg) + 2 : strlen(msg));
+}
+
+static void
+test_list_unsubscribe(struct arena *a, const struct mail_message *base)
+{
+	struct mail_message m = *base;
+	char *msg;
+	size_t len;
+	const char *url = "https://acme.portal.localhost:8443/api/portal/v1/unsubscribe?token="
+	                  "djF8YWJjfGNsaWVudHx4eXp8bWVzc2FnZXN8ZW1haWx8MTgxMjAwMDAwMA.abcDEF_-"
+	                  "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	m.list_unsubscribe = url;
+	ok(mail_build(a, &m, 0, &msg, &len) == 0, "a message with List-Unsubscribe");
+	char *head = head_of(a, msg);
+	char want[1024];
+	snprintf(want, sizeof(want), "\r\nList-Unsubscribe: <%s>\r\n", url);
+	ok(strstr(head, want) != NULL, "List-Unsubscribe: <URL> in the header, on one line");
+	ok(strstr(head, "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n") != NULL,
+	   "List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058)");
+	ok(strstr(msg + strlen(head), "List-Unsubscribe") == NULL, "only in the header");
+	ok(lines_ok(msg, len, 998), "every line within RFC 5322's 998 bytes");
+
+	m.list_unsubscribe = NULL;
+	ok(mail_build(a, &m, 0, &msg, &len) == 0 && strstr(msg, "List-Unsubscribe") == NULL,
+	   "no List-Unsubscribe without a URL (invites, resets)");
+
+	static const char *const bad[] = {
+	        "https://x.example/u?t=a\r\nBcc: eve@evil.example",
+	        "https://x.example/u?t=a>, <https://evil.example/",
+	        "https://x.example/u t",
+	        "https://x.example/u?t=\"a",
+	        "https://x.example/u?t=a,b",
+	        "mailto:unsub@x.example",
+	        "javascript:alert(1)",
+	        "https://",
+	        "https://x.example/\xc3\xa9",
+	        "",
+	};
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		m.list_unsubscribe = bad[i];
+		ok(!mail_list_url_valid(bad[i]) && mail_build(a, &m, 0, &msg, &len) == ERR_INVALID,
+		   "a List-Unsubscribe URL that could break the header refused (%zu)", i);
+	}
+	char longer[MAIL_LIST_URL_MAX + 2];
+	memcpy(longer, "https://", 8);
+	memset(longer + 8, 'a', sizeof(longer) - 9);
+	longer[sizeof(longer) - 1] = '\0';
+	ok(!mail_list_url_valid(longer), "over MAIL_LIST_URL_MAX bytes refused");
+	longer[MAIL_LIST_URL_MAX] = '\0';
+	ok(mail_list_url_valid(longer), "MAIL_LIST_URL_MAX bytes accepted");
+	m.list_unsubscribe = longer;
+	ok(mail_build(a, &m, 0, &msg, &len) == 0 && lines_ok(msg, len, 998),
+	   "and its header line stays within 998 bytes");
+}
+
 static void
 test_build(struct arena *a)
 {
@@ -331,6 +567,7 @@ test_build(struct arena *a)
 	           strstr(msg, "\r\nFrom: <noreply@portal.localhost>\r\n") != NULL &&
 	           strstr(msg, "Reply-To") == NULL,
 	   "no display name, no Reply-To");
+	test_list_unsubscribe(a, &m);
 	enum mail_starttls st;
 	ok(mail_starttls_parse("required", &st) == 0 && st == MAIL_STARTTLS_REQUIRED &&
 	           mail_starttls_parse("yes", &st) == ERR_INVALID,
