@@ -28,7 +28,7 @@ SRC_DIR := fcgi-app
 # every module of the worker except main.c (unit tests link these)
 LIB_OBJS := arena.o json.o http.o router.o db.o log.o config.o page.o tenant.o audit.o util.o idem.o \
 	resource.o people.o projects.o work.o password.o token.o auth.o \
-	s3sign.o store.o attachments.o messages.o portal.o unsub.o notify.o outbox.o \
+	s3sign.o store.o attachments.o messages.o portal.o unsub.o notify.o outbox.o events.o \
 	app.o routes.o
 UNIT_TESTS := arena json router http page template s3sign whatsapp
 # atrium-notifier: the outbox delivery daemon (its own main)

@@ -19,6 +19,7 @@
 #include "attachments.h"
 #include "audit.h"
 #include "db.h"
+#include "events.h"
 #include "log.h"
 #include "resource.h"
 #include "router.h"
@@ -318,6 +319,11 @@ h_attachment_complete(struct request *r)
 	if (audit_record(r, "attachment.complete", "attachment", id, NULL) != 0)
 		return ERR_DB;
 	store_forget_upload(r, &s, db_get(find_res, 0, COL_KEY));
+	/* the team hears of every confirmed file; clients see a file once it is
+	 * on a message or a deliverable (message.created, deliverable.updated) */
+	if (events_add(r, "attachment.ready", db_get(find_res, 0, COL_PROJECT), db_get(res, 0, 0),
+	               NULL) != 0)
+		return ERR_DB;
 	http_json(r, 200, json_own(r->arena, json_tokener_parse(db_get(res, 0, 0))));
 	return 0;
 }

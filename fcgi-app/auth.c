@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "auth.h"
+#include "events.h"
 #include "notify.h"
 #include "config.h"
 #include "db.h"
@@ -211,7 +212,7 @@ static struct stmt q_sessions_revoke = {
         "sessions_revoke",
         "UPDATE portal_sessions SET revoked_at = now(), revoked_reason = $3"
         " WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL"
-        " AND ($4::uuid IS NULL OR id <> $4)",
+        " AND ($4::uuid IS NULL OR id <> $4) RETURNING id",
         4, 0};
 
 int
@@ -219,7 +220,13 @@ auth_revoke_user_sessions(struct request *r, const char *user_id, const char *re
                           const char *except_session)
 {
 	const char *p[4] = {r->tenant.id, user_id, reason, except_session};
-	return db_exec(r, &q_sessions_revoke, p) != NULL ? 0 : ERR_DB;
+	PGresult *res = db_exec(r, &q_sessions_revoke, p);
+	if (res == NULL)
+		return ERR_DB;
+	/* their real-time subscriptions end with them */
+	for (int i = 0; i < PQntuples(res); i++)
+		events_end_session(r, db_get(res, i, 0));
+	return 0;
 }
 
 /* ---- the client surface's credential ------------------------------------------ */
@@ -250,6 +257,14 @@ int
 auth_client(struct request *r)
 {
 	const char *h = http_header(r, "authorization");
+	/* EventSource and WebSocket cannot send headers: the real-time route
+	 * alone takes the token as ?access_token= (never logged by nginx) */
+	bool dup = false;
+	const char *q = r->route != NULL && strcmp(r->route->pattern, "/events") == 0
+	                        ? http_query(r, "access_token", &dup)
+	                        : NULL;
+	if (h == NULL && q != NULL && !dup)
+		h = arena_printf(r->arena, "Bearer %s", q);
 	if (http_header(r, "x-api-key") != NULL || http_header(r, "x-erix-api-key") != NULL)
 		return client_unauthorized(
 		        r, "unauthorized",
@@ -732,6 +747,7 @@ h_refresh(struct request *r)
 		if (db_exec(r, &q_session_end, e) == NULL ||
 		    audit_record(r, "session.revoke", "portal_session", session, NULL) != 0)
 			return ERR_DB;
+		events_end_session(r, session);
 		r->commit_on_error = true;
 		return refresh_refused(r);
 	}
@@ -750,6 +766,7 @@ h_logout(struct request *r)
 	const char *e[4] = {r->tenant.id, r->session_id, "logout", NULL};
 	if (db_exec(r, &q_session_end, e) == NULL)
 		return ERR_DB;
+	events_end_session(r, r->session_id);
 	set_refresh_cookie(r, "", 0);
 	http_empty(r, 204);
 	return 0;
@@ -788,6 +805,7 @@ h_session_delete(struct request *r)
 		http_problem(r, 404, "not_found", "no such session");
 		return 0;
 	}
+	events_end_session(r, e[1]);
 	http_empty(r, 204);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include "limits.h"
 
 struct route;
+struct event_item;
 
 /* The tenant a request runs for, once known. */
 struct tenant {
@@ -69,6 +70,9 @@ struct request {
 	const char *location;      /* Location header of a 201, or NULL */
 	bool replayed;             /* answer replayed for an Idempotency-Key */
 	const char *replay_body;   /* what a replay answers, when not the body (secrets) */
+
+	/* real-time events queued for after the commit (events.c) */
+	struct event_item *events;
 
 	/* test builds only (-DATRIUM_FAULTS): the x-atrium-fault: db=N header
 	 * makes the Nth database call of the request fail */

@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "config.h"
 #include "db.h"
+#include "events.h"
 #include "messages.h"
 #include "notify.h"
 #include "portal.h"
@@ -260,15 +261,22 @@ post(struct request *r, const char *project, bool client)
 		return ERR_DB;
 	if (audit_record(r, "message.create", "message", id, NULL) != 0)
 		return ERR_DB;
+	/* both shapes: the answer is the caller's, the event goes to both
+	 * audiences (the client one only when the message is client-visible) */
 	const char *gp[2] = {r->tenant.id, id};
-	PGresult *res = db_exec(r, client ? &q_client_get : &q_team_get, gp);
-	if (res == NULL)
+	PGresult *team = db_exec(r, &q_team_get, gp);
+	PGresult *cl = team != NULL && !internal ? db_exec(r, &q_client_get, gp) : NULL;
+	if (team == NULL || (!internal && cl == NULL))
+		return ERR_DB;
+	const char *team_json = db_get(team, 0, 0);
+	const char *client_json = cl != NULL ? db_get(cl, 0, 0) : NULL;
+	if (events_add(r, "message.created", project, team_json, client_json) != 0)
 		return ERR_DB;
 	if (!client)
 		r->location = arena_printf(r->arena, "%s/team/messages/%s", API_BASE, id);
 	r->status = 201;
 	r->resp_type = "application/json";
-	r->resp_body = db_get(res, 0, 0);
+	r->resp_body = client ? client_json : team_json;
 	r->resp_len = strlen(r->resp_body);
 	return 0;
 }
@@ -314,10 +322,12 @@ h_team_message_get(struct request *r)
 }
 
 /* deleting again keeps the first deletion time */
-static struct stmt q_delete = {"message_delete",
-                               "UPDATE messages SET deleted_at = coalesce(deleted_at, now())"
-                               " WHERE tenant_id = $1 AND id = $2 RETURNING deleted_at = now()",
-                               2, 0};
+static struct stmt q_delete = {
+        "message_delete",
+        "UPDATE messages SET deleted_at = coalesce(deleted_at, now())"
+        " WHERE tenant_id = $1 AND id = $2"
+        " RETURNING deleted_at = now(), project_id::text, visibility = 'client'",
+        2, 0};
 
 /* A deleted message leaves the digests that have not gone out yet; a digest
  * left with nothing to say goes too.  (One a notifier is sending right now is
@@ -350,10 +360,23 @@ h_team_message_delete(struct request *r)
 		http_problem(r, 404, "not_found", "no such message");
 		return 0;
 	}
-	if (strcmp(db_get(res, 0, 0), "t") == 0 &&
-	    (db_exec(r, &q_digest_drop, p) == NULL || db_exec(r, &q_digest_empty, p) == NULL ||
-	     audit_record(r, "message.delete", "message", id, NULL) != 0))
-		return ERR_DB;
+	if (strcmp(db_get(res, 0, 0), "t") == 0) {
+		if (db_exec(r, &q_digest_drop, p) == NULL ||
+		    db_exec(r, &q_digest_empty, p) == NULL ||
+		    audit_record(r, "message.delete", "message", id, NULL) != 0)
+			return ERR_DB;
+		const char *project = db_get(res, 0, 1);
+		bool client_visible = strcmp(db_get(res, 0, 2), "t") == 0;
+		PGresult *team = db_exec(r, &q_team_get, p);
+		if (team == NULL)
+			return ERR_DB;
+		/* clients learn only which message went */
+		const char *gone = arena_printf(r->arena, "{\"id\":\"%s\",\"project_id\":\"%s\"}",
+		                                id, project);
+		if (events_add(r, "message.deleted", project, db_get(team, 0, 0),
+		               client_visible ? gone : NULL) != 0)
+			return ERR_DB;
+	}
 	http_empty(r, 204);
 	return 0;
 }

@@ -5,6 +5,7 @@
 
 #include "audit.h"
 #include "json.h"
+#include "events.h"
 #include "projects.h"
 #include "resource.h"
 
@@ -158,7 +159,8 @@ h_project_patch(struct request *r)
 		                   date_after(r, "due_date", db_get(res, 0, 1))) != 0)
 			return 0;
 	}
-	return res_patch(r, &project_resource);
+	int rc = res_patch(r, &project_resource);
+	return rc != 0 ? rc : events_resource(r, "project.updated", EVENTS_PROJECT);
 }
 
 int
@@ -305,16 +307,34 @@ h_project_members_list(struct request *r)
 	return relation_list(r, &members_rel);
 }
 
+/* member.added / member.removed reach the team; a removed client's
+ * subscription to the project ends. */
+static int
+member_event(struct request *r, const char *type)
+{
+	if (r->status != 204)
+		return 0;
+	const char *project = res_param(r, 0), *client = res_param(r, 1);
+	json_object *o = json_new_object(r->arena);
+	json_add_str(o, "project_id", project);
+	json_add_str(o, "client_id", client);
+	if (strcmp(type, "member.removed") == 0)
+		events_end_member(r, project, client);
+	return events_add(r, type, project, json_render(r->arena, o, NULL), NULL);
+}
+
 int
 h_project_member_put(struct request *r)
 {
-	return relation_put(r, &members_rel);
+	int rc = relation_put(r, &members_rel);
+	return rc != 0 ? rc : member_event(r, "member.added");
 }
 
 int
 h_project_member_delete(struct request *r)
 {
-	return relation_delete(r, &members_rel);
+	int rc = relation_delete(r, &members_rel);
+	return rc != 0 ? rc : member_event(r, "member.removed");
 }
 
 int

@@ -15,6 +15,7 @@
 #include "messages.h"
 #include "portal.h"
 #include "outbox.h"
+#include "events.h"
 
 static struct stmt q_health = {"health", "SELECT 1", 0, 0};
 
@@ -88,6 +89,9 @@ const struct route routes[] = {
          h_attachment_complete, NULL, NULL},
         {"GET", "/attachments/{id}/download", SURFACE_CLIENT, BODY_NONE, NULL,
          h_attachment_download, "redirect", NULL},
+
+        {"GET", "/events", SURFACE_CLIENT, BODY_NONE, NULL, h_events, "project_id access_token",
+         NULL},
 
         {"GET", "/team/branding", SURFACE_TEAM, BODY_NONE, NULL, h_team_branding_get, NULL, NULL},
         {"PATCH", "/team/branding", SURFACE_TEAM, BODY_PATCH, branding_patch_fields,
@@ -189,6 +193,10 @@ const struct route routes[] = {
         {"GET", "/team/attachments/{id}/download", SURFACE_TEAM, BODY_NONE, NULL,
          h_attachment_download, "redirect", NULL},
 
+        {"GET", "/team/events", SURFACE_TEAM, BODY_NONE, NULL, h_team_events, "project_id token",
+         NULL},
+        {"POST", "/team/events/token", SURFACE_TEAM, BODY_CREATE_OPTIONAL, events_token_fields,
+         h_team_events_token, NULL, NULL},
         {"GET", "/team/outbox", SURFACE_TEAM, BODY_NONE, NULL, h_team_outbox_list,
          LIST " status channel template project_id recipient_id", NULL},
         {"GET", "/team/audit", SURFACE_TEAM, BODY_NONE, NULL, h_team_audit_list,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "attachments.h"
+#include "events.h"
 #include "json.h"
 #include "notify.h"
 #include "projects.h"
@@ -195,7 +196,9 @@ int
 h_milestones_create(struct request *r)
 {
 	int rc = res_create(r, &milestone_resource, res_param(r, 0));
-	return rc != 0 ? rc : notify_transition(r, &milestone_done, NULL);
+	if (rc == 0)
+		rc = notify_transition(r, &milestone_done, NULL);
+	return rc != 0 ? rc : events_resource(r, "milestone.updated", EVENTS_MILESTONE);
 }
 
 int
@@ -211,9 +214,9 @@ h_milestone_patch(struct request *r)
 	if (status_before(r, &q_milestone_status, &old) == NULL)
 		return ERR_DB;
 	int rc = res_patch(r, &milestone_resource);
-	if (rc != 0 || json_get_string(r->json, "status") == NULL)
-		return rc;
-	return notify_transition(r, &milestone_done, old != NULL ? old : "done");
+	if (rc == 0 && json_get_string(r->json, "status") != NULL)
+		rc = notify_transition(r, &milestone_done, old != NULL ? old : "done");
+	return rc != 0 ? rc : events_resource(r, "milestone.updated", EVENTS_MILESTONE);
 }
 
 int
@@ -299,8 +302,9 @@ h_tasks_list(struct request *r)
 int
 h_tasks_create(struct request *r)
 {
-	return milestone_reference(r, res_create(r, &task_resource, res_param(r, 0)),
-	                           "tasks_milestone_fkey");
+	int rc = milestone_reference(r, res_create(r, &task_resource, res_param(r, 0)),
+	                             "tasks_milestone_fkey");
+	return rc != 0 ? rc : events_resource(r, "task.updated", EVENTS_TASK);
 }
 
 int
@@ -312,7 +316,8 @@ h_task_get(struct request *r)
 int
 h_task_patch(struct request *r)
 {
-	return milestone_reference(r, res_patch(r, &task_resource), "tasks_milestone_fkey");
+	int rc = milestone_reference(r, res_patch(r, &task_resource), "tasks_milestone_fkey");
+	return rc != 0 ? rc : events_resource(r, "task.updated", EVENTS_TASK);
 }
 
 int
@@ -457,7 +462,9 @@ h_deliverables_create(struct request *r)
 	const char *slash = strrchr(r->location, '/');
 	if (ids != NULL && (rc = set_files(r, slash + 1, ids)) != 0)
 		return rc;
-	return notify_transition(r, &deliverable_delivered, NULL);
+	if ((rc = notify_transition(r, &deliverable_delivered, NULL)) != 0)
+		return rc;
+	return events_resource(r, "deliverable.updated", EVENTS_DELIVERABLE);
 }
 
 int
@@ -491,9 +498,11 @@ h_deliverable_patch(struct request *r)
 		return rc;
 	if (ids != NULL && (rc = set_files(r, id, ids)) != 0)
 		return rc;
-	if (json_get_string(r->json, "status") == NULL)
-		return 0;
-	return notify_transition(r, &deliverable_delivered, old != NULL ? old : "delivered");
+	if (json_get_string(r->json, "status") != NULL &&
+	    (rc = notify_transition(r, &deliverable_delivered, old != NULL ? old : "delivered")) !=
+	            0)
+		return rc;
+	return events_resource(r, "deliverable.updated", EVENTS_DELIVERABLE);
 }
 
 int

@@ -56,7 +56,8 @@ async function layoutOk(page, label, { narrow } = {}) {
     scroll: document.documentElement.scrollWidth,
     inner: window.innerWidth,
     // values that leaked into the page as text (a null child, a failed template)
-    junk: [...document.body.innerText.matchAll(/(^|[^\w-])(null|undefined|NaN|\[object \w+\]|Invalid Date)(?![\w-])/g)].map((m) => m[2]),
+    junk: [...document.body.innerText.matchAll(/(^|[^\w-])(null|undefined|NaN|\[object \w+\]|Invalid Date)(?![\w-])/g)]
+      .map((m) => JSON.stringify(document.body.innerText.slice(Math.max(0, m.index - 40), m.index + m[0].length + 40))),
   }));
   ok(r.broken.length === 0, `${label}: no broken images`, r.broken);
   ok(r.junk.length === 0, `${label}: no stray null, undefined, NaN or [object ...] text`, r.junk);
@@ -133,7 +134,7 @@ async function mainFlow(s, t, { narrow = false, axe = false } = {}) {
   await page.goto(link);
   await ui.heading(page, ui.TEXT.inviteHeading);
   ok(true, `${label}: the invite page opens`);
-  await page.getByLabel('Password', { exact: true }).waitFor();
+  await ui.passwordInput(page).waitFor();
   const body = await page.locator('main').innerText();
   like(body, new RegExp(ui.escapeRe(t.display_name)), `${label}: the invite page names the tenant`);
   const hint = `${c.email[0]}***@client.example`;
@@ -141,7 +142,7 @@ async function mainFlow(s, t, { narrow = false, axe = false } = {}) {
   await pageOk(s, 'invite', { axe, narrow });
 
   // live feedback on the password rules
-  const pwField = page.getByLabel('Password', { exact: true });
+  const pwField = ui.passwordInput(page);
   await pwField.fill('short');
   const rules = page.getByRole('listitem').filter({ hasText: ui.TEXT.ruleUnmet });
   const unmet = await rules.count();
@@ -173,12 +174,10 @@ async function mainFlow(s, t, { narrow = false, axe = false } = {}) {
 
   if (!narrow) {
     // sign-off on a delivered deliverable
-    const review = page.getByRole('listitem').filter({ has: page.getByRole('heading', { name: 'Brand guide' }) });
-    await review.getByRole('button', { name: 'Approve Brand guide' }).click();
-    await page.getByLabel('Comment (optional)').fill('Looks great, approved.');
+    await ui.approve(page, 'Brand guide', 'Looks great, approved.');
     await pageOk(s, 'project-approve', { axe });
-    await page.getByRole('button', { name: 'Confirm approval' }).click();
-    const m = await ui.message(page, /you approved .Brand guide./i);
+    await ui.confirmApproval(page);
+    const m = await ui.message(page, ui.approved('Brand guide'));
     ok(true, `${label}: approving a delivered deliverable says so: "${m}"`);
     const d = await team(t, 'GET', `/team/deliverables/${p.delivered.id}`);
     ok(d.status === 'approved' && d.decision?.comment === 'Looks great, approved.' && d.decision?.by?.kind === 'client',
@@ -194,9 +193,9 @@ async function mainFlow(s, t, { narrow = false, axe = false } = {}) {
   if (!narrow) {
     // a blocked type is refused with a clear message, and can be removed
     await ui.fileInput(page).setInputFiles({ name: 'page.html', mimeType: 'text/html', buffer: Buffer.from('<p>hi</p>') });
-    const m = await ui.message(page, /page\.html cannot be uploaded.*not allowed/i);
+    const m = await ui.message(page, ui.blockedType('page.html'));
     ok(true, `${label}: a blocked file type is refused: "${m}"`);
-    await page.getByRole('button', { name: 'Remove page.html' }).click();
+    await ui.removeUpload(page, 'page.html').click();
     await page.getByText('page.html').first().waitFor({ state: 'detached' });
   }
 
@@ -211,7 +210,7 @@ async function mainFlow(s, t, { narrow = false, axe = false } = {}) {
   ok(true, `${label}: the picked file is uploaded and ready`);
   is(await upload.getByRole('progressbar').getAttribute('aria-valuenow'), '100', `${label}: its progress bar is full`);
   await ui.sendButton(page).click();
-  const sent = page.getByRole('list', { name: 'Message history' }).getByRole('listitem').filter({ hasText: text });
+  const sent = ui.history(page).getByRole('listitem').filter({ hasText: text });
   await sent.waitFor({ timeout: 20000 });
   ok(true, `${label}: the sent message shows in the thread`);
   await sent.getByRole('link', { name: fileName }).waitFor();
@@ -237,15 +236,16 @@ async function mainFlow(s, t, { narrow = false, axe = false } = {}) {
   const reply = `Thanks, Dana: received (${label}) ${crypto.randomBytes(3).toString('hex')}`;
   await team(t, 'POST', `/team/projects/${p.id}/messages`, { body: reply });
   const t1 = Date.now();
-  await page.getByRole('list', { name: 'Message history' }).getByText(reply).waitFor({ timeout: 30000 });
+  await ui.history(page).getByText(reply).waitFor({ timeout: 30000 });
   ok(true, `${label}: the client sees the team's reply (${((Date.now() - t1) / 1000).toFixed(1)} s)`);
-  const order = await page.getByRole('list', { name: 'Message history' }).locator('.message-body').allInnerTexts();
-  ok(order.indexOf(text) >= 0 && order.indexOf(text) < order.indexOf(reply), `${label}: newest at the bottom`, order);
+  const order = await ui.history(page).getByRole('listitem').allInnerTexts();
+  const [iSent, iReply] = [text, reply].map((x) => order.findIndex((o) => o.includes(x)));
+  ok(iSent >= 0 && iSent < iReply, `${label}: newest at the bottom`, order);
   await pageOk(s, 'thread', { axe, narrow });
 
   await ui.accountLink(page).click();
   await ui.heading(page, ui.TEXT.accountHeading);
-  await page.getByRole('heading', { name: 'Profile' }).waitFor();
+  await ui.accountLoaded(page).waitFor();
   ok(true, `${label}: the account page opens`);
   like(await page.locator('main').innerText(), new RegExp(ui.escapeRe(c.email), 'i'), `${label}: the account page shows the email`);
   await pageOk(s, 'account', { axe, narrow });
@@ -370,7 +370,7 @@ await group('forgot and reset password', () =>
     await ui.message(page, ui.TEXT.resetDone);
     ok(!page.url().includes('token='), 'the token is gone from the address bar');
     await pageOk(s, 'reset-done', { axe: true });
-    await page.getByRole('link', { name: 'Sign in', exact: true }).click();
+    await ui.signInLink(page).click();
     await ui.heading(page, ui.TEXT.signInHeading);
     await ui.signIn(page, u.email, u.password);
     await ui.message(page, ui.TEXT.wrongPassword);
@@ -406,7 +406,7 @@ await group('two tenants, two brands', async () => {
 
   for (const b of brands) {
     const other = brands.find((x) => x !== b);
-    await withScenario({ name: `brand-${b.t.code}`, allowHosts: ['logos.atrium.test'], routes }, async (s) => {
+    await withScenario({ name: `brand-${b.name.toLowerCase().replace(/\W+/g, '-')}`, allowHosts: ['logos.atrium.test'], routes }, async (s) => {
       const page = s.page;
       for (const where of ['sign-in', 'dashboard']) {
         if (where === 'sign-in') {

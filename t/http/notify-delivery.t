@@ -107,7 +107,8 @@ my %want_each = map { lc($_->{email}) => 1 } @cl;
     is_deeply(mail_counts(qr/Burst (file|step) \Q$tag\E/), {}, 'nothing arrived');
 
     ok(stack('smtp-start'), 'SMTP catcher started');
-    ok(poll(45, sub { !grep { $_->{status} ne 'sent' } rows($t, $burst) }), 'every notification sent once the catcher is back')
+    poll(45, sub { !grep { $_->{status} eq 'pending' } rows($t, $burst) });
+    ok(!(grep { $_->{status} ne 'sent' } rows($t, $burst)), 'every notification sent once the catcher is back')
         or diag explain { map { ("$_->{status}: " . ($_->{last_error} // '')) => 1 } rows($t, $burst) };
     select(undef, undef, undef, 0.3);
     is_deeply(mail_counts(qr/Burst file \Q$tag\E/), \%want_each, 'the deliverable: exactly one mail per client');
@@ -180,8 +181,8 @@ my @pair_ids;
     # all due at once, both notifiers woken together
     sql_in($t, "UPDATE outbox SET send_after = now() WHERE template = 'message_digest' AND project_id IN ($in);"
         . " SELECT pg_notify('atrium_outbox', '')") if $WINDOW > 20;
-    ok(poll(60, sub { !grep { $_->{status} ne 'sent' } rows($t, "template = 'message_digest' AND project_id IN ($in)") }),
-        'all 50 sent') or diag explain { map { ("$_->{status}: " . ($_->{last_error} // '')) => 1 } rows($t, "project_id IN ($in)") };
+    poll(60, sub { !grep { $_->{status} eq 'pending' } rows($t, "template = 'message_digest' AND project_id IN ($in)") });
+    ok(!(grep { $_->{status} ne 'sent' } rows($t, "template = 'message_digest' AND project_id IN ($in)")), 'all 50 sent') or diag explain { map { ("$_->{status}: " . ($_->{last_error} // '')) => 1 } rows($t, "project_id IN ($in)") };
     select(undef, undef, undef, 0.3);
     for my $i (1 .. 5) {
         is_deeply(mail_counts(qr/pair message $i \Q$tag\E/), \%want_each, "project $i: exactly one digest mail per client");
@@ -269,7 +270,7 @@ sub sql_ids {
         my $want = sql_ids($t, $where);
         is_deeply([ map { $_->{id} } list_all($t, $q) ], $want, "?$q: exactly the matching rows, newest first (" . scalar(@$want) . ')');
     }
-    is(scalar @{ sql_ids($t, "status = 'dead'") }, 1, '(the dead filter has something to find)');
+    ok(@{ sql_ids($t, "status = 'dead'") } >= 1, '(the dead filter has something to find)');
 
     # keyset pages hold still while rows arrive
     my $before = sql_ids($t);

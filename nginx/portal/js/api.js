@@ -143,8 +143,9 @@ export async function request(method, path, opts = {}) {
 	}
 	let res = await rawFetch(method, path, {...opts, token: auth ? accessToken : null});
 	if (res.status === 401 && auth) {
+		await res.text().catch(() => '');
 		const ok = await refresh();
-		if (!ok) throw new ApiError(401, await parse(res));
+		if (!ok) throw new ApiError(401, {code: 'unauthorized', detail: 'Please sign in.'});
 		res = await rawFetch(method, path, {...opts, token: accessToken});
 		if (res.status === 401) {
 			const p = await parse(res);

@@ -71,11 +71,12 @@ function renderHeader() {
 		return;
 	}
 	const path = location.pathname;
-	const link = (href, text, active) => h('a', {href, class: 'nav-link', 'aria-current': active ? 'page' : null}, text);
+	// aria-current: "page" on the page itself, "true" on its sub-pages
+	const link = (href, text, current) => h('a', {href, class: 'nav-link', 'aria-current': current || null}, text);
 	box.append(
 		h('nav', {'aria-label': 'Main', class: 'main-nav'},
-			link('/', 'Projects', path === '/' || path.startsWith('/projects')),
-			link('/account', 'Account', path.startsWith('/account'))),
+			link('/', 'Projects', path === '/' ? 'page' : path.startsWith('/projects') ? 'true' : null),
+			link('/account', 'Account', path.startsWith('/account') ? 'page' : null)),
 		h('button', {type: 'button', class: 'btn btn-header', onclick: signOut}, 'Sign out'));
 	box.hidden = false;
 }

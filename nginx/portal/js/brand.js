@@ -149,6 +149,7 @@ export function applyBranding(b) {
 	current = {...DEFAULTS, ...b, colors: {...DEFAULTS.colors, ...(b?.colors || {})}};
 	const root = document.documentElement;
 	for (const [k, v] of Object.entries(palette(current.colors))) root.style.setProperty(k, v);
+	root.style.colorScheme = luminance(parseHex(current.colors.background) ? current.colors.background : DEFAULTS.colors.background) < 0.2 ? 'dark' : 'light';
 	if (current.locale) root.lang = current.locale;
 	const meta = document.querySelector('meta[name="theme-color"]');
 	if (meta) meta.content = current.colors.primary;

@@ -3,17 +3,23 @@
 // error, CSP violation and request to a host outside the stack, screenshots
 // under $ATRIUM_STACK_DIR/screenshots/, and axe-core scans.
 import { chromium } from 'playwright-core';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, existsSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { REPO, envOf, stackDir, baseDomain } from './stack.mjs';
 
 export const CHROMIUM = process.env.ATRIUM_CHROMIUM || '/usr/lib/chromium/chromium';
 const AXE = path.join(REPO, 'node_modules/axe-core/axe.min.js');
 
+let shotDir;
+// $ATRIUM_STACK_DIR/screenshots (or $ATRIUM_SCREENSHOT_DIR); the first call
+// of a run removes the previous run's PNGs, so the directory shows one run.
 export function screenshotDir() {
-  const d = process.env.ATRIUM_SCREENSHOT_DIR || path.join(stackDir(), 'screenshots');
-  mkdirSync(d, { recursive: true });
-  return d;
+  if (!shotDir) {
+    shotDir = process.env.ATRIUM_SCREENSHOT_DIR || path.join(stackDir(), 'screenshots');
+    mkdirSync(shotDir, { recursive: true });
+    for (const f of readdirSync(shotDir)) if (/^\d+-.*\.png$/.test(f)) unlinkSync(path.join(shotDir, f));
+  }
+  return shotDir;
 }
 
 export function preflight() {

@@ -52,7 +52,7 @@ export async function signIn(page, email, password) {
 
 // The accept-invite page: the name is filled in from the invite.
 export async function acceptInvite(page, password) {
-  await page.getByLabel('Password', { exact: true }).fill(password);
+  await passwordInput(page).fill(password);
   await page.getByRole('button', { name: 'Accept invitation' }).click();
 }
 
@@ -77,6 +77,23 @@ export const messageBox = (page) => page.getByRole('textbox', { name: 'Message',
 export const fileInput = (page) => page.getByLabel('Attach files');
 export const sendButton = (page) => page.getByRole('button', { name: 'Send', exact: true });
 export const uploadReady = /ready to send/i;
+export const removeUpload = (page, name) => page.getByRole('button', { name: `Remove ${name}` });
+export const blockedType = (name) => new RegExp(`${escapeRe(name)} cannot be uploaded.*not allowed`, 'i');
+// the thread's messages, oldest first
+export const history = (page) => page.getByRole('list', { name: 'Message history' });
+
+// the project page's sign-off on a delivered deliverable
+export async function approve(page, title, comment) {
+  await page.getByRole('button', { name: `Approve ${title}` }).click();
+  await page.getByLabel('Comment (optional)').fill(comment);
+}
+export const confirmApproval = (page) => page.getByRole('button', { name: 'Confirm approval' }).click();
+export const approved = (title) => new RegExp(`you approved .${escapeRe(title)}.`, 'i');
+
+// a section that shows once the account page has loaded
+export const accountLoaded = (page) => page.getByRole('heading', { name: 'Profile', exact: true });
+export const signInLink = (page) => page.getByRole('link', { name: 'Sign in', exact: true });
+export const passwordInput = (page) => page.getByLabel('Password', { exact: true });
 
 export function escapeRe(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -102,7 +102,7 @@ function lockedMessage(err) {
 	if (!secs) return 'Too many failed sign-in attempts. This account is locked for a while; please try again later.';
 	const until = new Date(Date.now() + secs * 1000).toISOString();
 	return `Too many failed sign-in attempts. For your security this account is locked for ${fmtWait(secs)}. ` +
-		`Try again after ${fmtTime(until)}.`;
+		(secs < 120 ? 'Try again when that time has passed.' : `Try again after ${fmtTime(until)}.`);
 }
 
 // ---- sign in ----------------------------------------------------------------

@@ -86,10 +86,17 @@ export function render(ctx) {
 			h('label', {for: tid}, kind === 'approve' ? 'Comment (optional)' : 'What needs to change?'),
 			area, fm,
 			h('div', {class: 'actions'}, submit, cancel));
-		cancel.addEventListener('click', () => {
+		const close = () => {
 			forms.delete(d.id);
 			renderSections();
 			restoreFocus(ctx.main, `${kind === 'approve' ? 'approve' : 'changes'}-${d.id}`);
+		};
+		cancel.addEventListener('click', close);
+		form.addEventListener('keydown', (e) => {
+			if (e.key === 'Escape' && !cancel.disabled) {
+				e.preventDefault();
+				close();
+			}
 		});
 		form.addEventListener('submit', async (e) => {
 			e.preventDefault();
@@ -252,7 +259,21 @@ export function render(ctx) {
 	let pokeTimer = null;
 	function poke() {
 		clearTimeout(pokeTimer);
-		pokeTimer = setTimeout(() => refreshAll(false).catch(() => {}), 300);
+		pokeTimer = setTimeout(() => refreshAll(false).catch((err) => { if (err.status === 404) gone(); }), 300);
+	}
+
+	function gone() {
+		if (stop) stop();
+		stop = null;
+		project = null;
+		sections = null;
+		h1.textContent = 'Project not found';
+		ctx.setTitle('Project not found');
+		crumbs.querySelector('.crumb-current').textContent = 'Not found';
+		msgs.clear();
+		body.replaceChildren(h('div', {class: 'msg msg-error', role: 'alert'},
+			h('p', null, 'This project does not exist, or you do not have access to it.'),
+			h('p', null, h('a', {href: '/'}, 'Back to your projects'))));
 	}
 
 	async function start() {
@@ -260,15 +281,7 @@ export function render(ctx) {
 			await refreshAll(true);
 		} catch (err) {
 			if (err.name === 'AbortError' || err.status === 401) return;
-			if (err.status === 404) {
-				h1.textContent = 'Project not found';
-				ctx.setTitle('Project not found');
-				crumbs.querySelector('.crumb-current').textContent = 'Not found';
-				body.replaceChildren(h('div', {class: 'msg msg-error', role: 'alert'},
-					h('p', null, 'This project does not exist, or you do not have access to it.'),
-					h('p', null, h('a', {href: '/'}, 'Back to your projects'))));
-				return;
-			}
+			if (err.status === 404) return gone();
 			h1.textContent = 'Project';
 			body.replaceChildren(errorBlock(`The project could not be loaded. ${api.describe(err)}`, () => {
 				body.replaceChildren(loading('Loading project…'));
@@ -276,7 +289,13 @@ export function render(ctx) {
 			}));
 			return;
 		}
-		if (!stop && !ctx.signal.aborted) stop = api.poll(() => refreshAll(false), POLL_MS);
+		if (!stop && !ctx.signal.aborted) {
+			stop = api.poll(() => refreshAll(false).catch((err) => {
+				// removed from the project while looking at it
+				if (err.status === 404) gone();
+				throw err;
+			}), POLL_MS);
+		}
 	}
 	start();
 	return () => {

@@ -60,8 +60,8 @@ export function render(ctx) {
 		}
 		listEl.replaceChildren(...items);
 		emptyEl.hidden = messages.length > 0;
-		olderBox.replaceChildren(olderCursor ? h('button', {type: 'button', class: 'btn btn-secondary', dataset: {focusKey: 'older'},
-			onclick: loadOlder, 'aria-disabled': loadingOlder ? 'true' : null}, loadingOlder ? 'Loading earlier messages…' : 'Load earlier messages') : null);
+		olderBox.replaceChildren(...(olderCursor ? [h('button', {type: 'button', class: 'btn btn-secondary', dataset: {focusKey: 'older'},
+			onclick: loadOlder, 'aria-disabled': loadingOlder ? 'true' : null}, loadingOlder ? 'Loading earlier messages…' : 'Load earlier messages')] : []));
 		restoreFocus(ctx.main, key);
 	}
 
@@ -379,6 +379,16 @@ export function render(ctx) {
 
 	// ---- start --------------------------------------------------------------------------
 
+	function gone() {
+		if (stop) stop();
+		stop = null;
+		ctx.setTitle('Project not found');
+		pageMsgs.clear();
+		body.replaceChildren(h('div', {class: 'msg msg-error', role: 'alert'},
+			h('p', null, 'This project does not exist, or you do not have access to it.'),
+			h('p', null, h('a', {href: '/'}, 'Back to your projects'))));
+	}
+
 	async function start() {
 		try {
 			const [pr] = await Promise.all([
@@ -391,13 +401,7 @@ export function render(ctx) {
 			ctx.setTitle(`Messages – ${projectName}`);
 		} catch (err) {
 			if (err.name === 'AbortError' || err.status === 401) return;
-			if (err.status === 404) {
-				ctx.setTitle('Project not found');
-				body.replaceChildren(h('div', {class: 'msg msg-error', role: 'alert'},
-					h('p', null, 'This project does not exist, or you do not have access to it.'),
-					h('p', null, h('a', {href: '/'}, 'Back to your projects'))));
-				return;
-			}
+			if (err.status === 404) return gone();
 			body.replaceChildren(errorBlock(`The messages could not be loaded. ${api.describe(err)}`, () => {
 				body.replaceChildren(loading('Loading messages…'));
 				start();
@@ -409,7 +413,12 @@ export function render(ctx) {
 		renderList();
 		toBottom();
 		markRead();
-		if (!stop && !ctx.signal.aborted) stop = api.poll(() => poll(false), POLL_MS);
+		if (!stop && !ctx.signal.aborted) {
+			stop = api.poll(() => poll(false).catch((err) => {
+				if (err.status === 404) gone();
+				throw err;
+			}), POLL_MS);
+		}
 	}
 	start();
 
