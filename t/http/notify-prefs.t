@@ -347,15 +347,17 @@ SKIP: {
     # the one-click POST
     $r = unsub(POST => $token);
     is($r->{status}, 200, 'POST List-Unsubscribe=One-Click without login: 200') or diag explain $r->{json};
-    is_deeply($r->{json}, { topic => 'deliverables', channel => 'email', unsubscribed => $T }, 'the answer');
+    is_deeply({ map { $_ => ($r->{json} // {})->{$_} } qw(topic channel unsubscribed) },
+        { topic => 'deliverables', channel => 'email', unsubscribed => $T }, 'the answer: topic, channel, unsubscribed true');
     is_deeply(me($c3)->{notify}, matrix('deliverables.email' => 0), 'GET /me: deliverables email off, nothing else');
     is_deeply(unsub(GET => $token)->{json}{unsubscribed}, $T, 'GET now says unsubscribed');
     is(unsub(POST => $token)->{status}, 200, 'POST again: 200');
     is(unsub(POST => $token, empty => 1)->{status}, 200, 'POST with an empty body: 200');
     is_deeply(me($c3)->{notify}, matrix('deliverables.email' => 0), 'still just that switch');
     my $d5 = deliver($P, "Fifth file $tag");
-    is_deeply(rcpt('deliverable_delivered', deliverable_id => $d5->{id}), [ sort(cl($c, $c2)) ],
-        'later deliverables: no row for the unsubscribed client');
+    my $later = rcpt('deliverable_delivered', deliverable_id => $d5->{id});
+    ok(!(grep { $_ eq "client:$c3->{id}" } @$later) && (grep { $_ eq "client:$c2->{id}" } @$later),
+        'later deliverables: no row for the unsubscribed client (her neighbour has one)') or diag explain $later;
     my $k3 = complete($P, "Third step $tag");
     ok((grep { $_ eq "client:$c3->{id}" } @{ rcpt('milestone_completed', milestone_id => $k3->{id}) }),
         'other topics still reach her');

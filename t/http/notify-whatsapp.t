@@ -219,8 +219,12 @@ is(scalar @{ $req{e401} }, 1, '401: one request');
 is_deeply([ @{ $row{ $c{e401}{id} } // {} }{qw(status attempts)} ], [ 'dead', 1 ], '401: dead (a 4xx other than 429)');
 like($row{ $c{e401}{id} }{last_error} // '', qr/^whatsapp 401: Error validating access token/, '401: last_error says so');
 # nobody else
-is_deeply([ map { scalar @{ $req{$_} } } qw(nophone optout topicoff) ], [ 0, 0, 0 ],
-    'no request for the client without a phone, the one opted out, the one with the topic off');
+my %expected_to = map { digits($c{$_}{phone}) => 1 } qw(ok e500 e429 e400 e401);
+my @phase1 = $wa->requests;
+is(scalar @phase1, 7, 'seven requests in all (1 + 2 + 2 + 1 + 1)');
+is_deeply([ grep { !$expected_to{ $_->{to} // '' } } @phase1 ], [],
+    'none for the client without a phone, the one opted out, the one with the topic off');
+is_deeply([ map { scalar @{ $req{$_} } } qw(optout topicoff) ], [ 0, 0 ], '(their numbers: no request)');
 is(scalar(grep { @{ $_->{problems} } } $wa->requests), 0, 'every request had the right shape');
 
 # ------------------------------------------------------------------ fallback to email
