@@ -508,6 +508,7 @@ check_templates(const struct settings *s)
 	        .color_primary = "#4f46e5",
 	        .logo_url = "https://check.invalid/logo.png",
 	        .unsubscribe_url = "https://check.invalid/api/portal/v1/unsubscribe?token=x",
+	        .unsubscribe_page = "https://check.invalid/unsubscribe?token=x",
 	        .project_name = "Check",
 	        .deliverable_title = "Check",
 	        .due_date = "1 January 2030",
@@ -853,6 +854,19 @@ unsubscribe_url(struct arena *a, const struct row *r, const char *topic)
 	                    (int)(host + hlen - r->link), r->link, token);
 }
 
+/* The page a person opens from the email's visible link: the portal app's
+ * /unsubscribe, which shows what the link turns off and asks before it does
+ * (mail scanners follow links; only the List-Unsubscribe POST acts at once). */
+static const char *
+unsubscribe_page(struct arena *a, const char *api_url)
+{
+	const char *at = api_url != NULL ? strstr(api_url, "/api/portal/v1/unsubscribe?") : NULL;
+	if (at == NULL)
+		return NULL;
+	return arena_printf(a, "%.*s/unsubscribe?%s", (int)(at - api_url), api_url,
+	                    at + strlen("/api/portal/v1/unsubscribe?"));
+}
+
 /* Runs a constant statement of the digest's savepoint dance; 0, or the
  * connection is gone. */
 static int
@@ -991,6 +1005,7 @@ attempt_email(const struct row *r, const struct settings *s, const struct digest
 	        .color_primary = color_ok(r->color_primary) ? r->color_primary : "#4f46e5",
 	        .logo_url = url_ok(r->logo_url) ? r->logo_url : NULL,
 	        .unsubscribe_url = unsub,
+	        .unsubscribe_page = unsubscribe_page(a, unsub),
 	        .project_name = r->project_name,
 	        .deliverable_title = r->deliverable_title,
 	        .due_date = r->due_date != NULL &&

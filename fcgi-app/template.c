@@ -40,6 +40,7 @@ static const struct {
         VAR(color_primary),
         VAR(logo_url),
         VAR(unsubscribe_url),
+        VAR(unsubscribe_page),
         VAR(project_name),
         VAR(deliverable_title),
         VAR(due_date),

@@ -65,6 +65,7 @@ struct template_vars {
 
 	/* activity emails (templates with a topic) */
 	const char *unsubscribe_url;   /* one-click unsubscribe of this topic */
+	const char *unsubscribe_page;  /* the portal page that asks first (for people) */
 	const char *project_name;      /* the project the activity happened in */
 	const char *deliverable_title; /* deliverable_delivered, deliverable_decision */
 	const char *due_date;          /* human-readable, see template_human_date */

@@ -32,6 +32,7 @@ static const struct template_vars full = {
         .color_primary = "#112233",
         .logo_url = NULL,
         .unsubscribe_url = "https://acme.portal.localhost:8443/api/portal/v1/unsubscribe?token=t.k",
+        .unsubscribe_page = "https://acme.portal.localhost:8443/unsubscribe?token=t.k",
         .project_name = "Relaunch <2027>",
         .deliverable_title = "Home & \"About\"",
         .due_date = "11 December 2026",
@@ -170,8 +171,8 @@ test_activity_files(struct arena *a, const char *dir, const char *const *names, 
 		   "%s renders %s", names[i], err);
 		if (txt == NULL || html == NULL || subject == NULL)
 			continue;
-		ok(strstr(txt, full.unsubscribe_url) != NULL &&
-		           strstr(html, "href=\"https://acme.portal.localhost:8443/api/portal/v1/"
+		ok(strstr(txt, full.unsubscribe_page) != NULL &&
+		           strstr(html, "href=\"https://acme.portal.localhost:8443/"
 		                        "unsubscribe?token=t.k\"") != NULL &&
 		           strstr(html, ">Unsubscribe</a>") != NULL,
 		   "%s: a visible unsubscribe link in both parts", names[i]);
@@ -234,10 +235,10 @@ test_activity_files(struct arena *a, const char *dir, const char *const *names, 
 	           strstr(out, "(due 11 December 2026)") != NULL,
 	   "delivered: the due date");
 	struct template_vars nounsub = full;
-	nounsub.unsubscribe_url = NULL;
+	nounsub.unsubscribe_page = NULL;
 	ok(template_render_file(a, dir, "milestone_completed", TEMPLATE_HTML, &nounsub, &out, err,
 	                        sizeof(err)) == ERR_INVALID &&
-	           strstr(err, "'unsubscribe_url' has no value") != NULL,
+	           strstr(err, "'unsubscribe_page' has no value") != NULL,
 	   "an activity email without its unsubscribe link is refused: %s", err);
 }
 
