@@ -23,6 +23,7 @@ export const TEXT = {
   wrongPassword: /email or password is wrong/i,
   locked: /too many failed sign-in attempts.*locked/i,
   ruleUnmet: /not met yet/i,
+  loading: /^\s*loading\b/i,
   signedOut: /you have been signed out/i,
   resetSent: /if an account exists for .* we have sent it a link/i,
   resetDone: /your password has been changed/i,
@@ -34,8 +35,6 @@ export async function heading(page, name, timeout) {
   await h.waitFor({ state: 'visible', timeout });
   return h;
 }
-
-export const h1Text = async (page) => (await page.getByRole('heading', { level: 1 }).first().innerText()).trim();
 
 // Any visible role=alert or role=status whose text matches.
 export async function message(page, re, timeout) {
