@@ -182,13 +182,28 @@ export async function login(email, password) {
 	return data;
 }
 
+// Revokes the session (the server clears the refresh cookie), then forgets
+// the token here and in the other tabs.  Offline, the token still goes (it
+// dies with its TTL on the server).
 export async function logout() {
 	const token = accessToken;
+	if (token) {
+		const ctrl = new AbortController();
+		const timer = setTimeout(() => ctrl.abort(), 5000);
+		try {
+			let res = await rawFetch('POST', '/auth/logout', {token, signal: ctrl.signal});
+			await res.text().catch(() => '');
+			// an expired access token cannot end the session: renew it once
+			// through the cookie, so that the cookie is revoked too
+			if (res.status === 401 && await refresh().catch(() => false)) {
+				res = await rawFetch('POST', '/auth/logout', {token: accessToken, signal: ctrl.signal});
+				await res.text().catch(() => '');
+			}
+		} catch { /* offline or timed out */ }
+		clearTimeout(timer);
+	}
 	forget('signout');
 	if (channel) channel.postMessage('signout');
-	if (token) {
-		try { await rawFetch('POST', '/auth/logout', {token}); } catch { /* offline: the token dies with its TTL */ }
-	}
 }
 
 // Every page of a list (limit 200 per request).

@@ -81,7 +81,9 @@ function renderHeader() {
 	box.hidden = false;
 }
 
-async function signOut() {
+async function signOut(e) {
+	const btn = e?.currentTarget;
+	if (btn) btn.disabled = true;
 	await api.logout();
 	// the 'signout' session event takes the user to the sign-in page
 }

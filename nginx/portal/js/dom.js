@@ -198,12 +198,19 @@ export function badge(kind, status) {
 
 // Keep a focused element's identity over a re-render: elements that should
 // keep focus carry data-focus-key.
+let savedSelection = null;
 export function focusKey() {
 	const a = document.activeElement;
-	return a && a.dataset ? a.dataset.focusKey || null : null;
+	const key = a && a.dataset ? a.dataset.focusKey || null : null;
+	savedSelection = key && typeof a.selectionStart === 'number' ? [key, a.selectionStart, a.selectionEnd] : null;
+	return key;
 }
 export function restoreFocus(root, key) {
 	if (!key) return;
 	const el = root.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
-	if (el) el.focus({preventScroll: true});
+	if (!el) return;
+	el.focus({preventScroll: true});
+	if (savedSelection && savedSelection[0] === key && typeof el.setSelectionRange === 'function') {
+		try { el.setSelectionRange(savedSelection[1], savedSelection[2]); } catch { /* not a text field */ }
+	}
 }

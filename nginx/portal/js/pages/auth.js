@@ -30,8 +30,8 @@ export function passwordField({label = 'New password', emailHint = null, emailRu
 	const rulesId = `${id}-rules`, introId = `${id}-intro`;
 	const input = h('input', {id, type: 'password', autocomplete, 'aria-describedby': `${introId} ${rulesId}`,
 		maxlength: '1024', spellcheck: 'false', autocapitalize: 'none'});
-	const toggle = h('button', {type: 'button', class: 'btn btn-inline', 'aria-pressed': 'false', 'aria-controls': id},
-		'Show password');
+	const toggle = h('button', {type: 'button', class: 'btn btn-inline btn-show', 'aria-pressed': 'false', 'aria-controls': id},
+		'Show', h('span', {class: 'show-extra'}, ' password'));
 	toggle.addEventListener('click', () => {
 		const show = input.type === 'password';
 		input.type = show ? 'text' : 'password';

@@ -192,11 +192,13 @@ export function render(ctx) {
 			if (ts.length) groups.push({title: m.title, id: m.id, tasks: ts});
 		}
 		const rest = tasks.filter((t) => !t.milestone_id || !known.has(t.milestone_id));
-		if (rest.length) groups.push({title: 'Other tasks', id: 'other', tasks: rest});
+		if (rest.length) groups.push({title: 'Without a milestone', id: 'other', tasks: rest});
 		return h('section', {class: 'section', 'aria-labelledby': 'sec-tasks'},
 			h('h2', {id: 'sec-tasks'}, 'Tasks'),
 			groups.length ? groups.map((g) => h('div', {class: 'task-group'},
-				h('h3', {id: `tg-${g.id}`}, g.title, h('span', {class: 'muted small'}, ` · ${g.tasks.filter((t) => t.status === 'done').length} of ${g.tasks.length} done`)),
+				h('div', {class: 'task-group-head'},
+					h('h3', {id: `tg-${g.id}`}, g.title),
+					h('p', {class: 'muted small'}, `${g.tasks.filter((t) => t.status === 'done').length} of ${g.tasks.length} done`)),
 				h('ul', {class: 'tasks', role: 'list', 'aria-labelledby': `tg-${g.id}`}, g.tasks.map((t) =>
 					h('li', {class: `task status-${t.status}`, dataset: {taskId: t.id}},
 						h('span', {class: 'task-check', 'aria-hidden': 'true'}),
