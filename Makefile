@@ -46,7 +46,7 @@ FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
 # objects are kept (not deleted as intermediates of the fuzz drivers)
 .SECONDARY:
 
-.PHONY: all test-build fuzz-build fuzz run stop test bench bench-notifier lint clean deps format unit
+.PHONY: all test-build fuzz-build fuzz run stop test bench bench-notifier bench-events lint clean deps format unit
 all: $(REL)/atrium-fcgi $(REL)/atrium-notifier
 
 $(REL)/%.o: $(SRC_DIR)/%.c | $(REL)
@@ -121,6 +121,9 @@ bench:
 
 bench-notifier:
 	@scripts/bench-notifier
+
+bench-events:
+	@scripts/bench-events
 
 lint:
 	@scripts/lint

@@ -282,8 +282,10 @@ sub sql_ids {
     ok(@{ sql_ids($t) } > @$before, 'rows arrived during the walk');
     is_deeply($seen, $before, 'pages of 2: every row once, in order, none of the new ones');
     once_each($seen, $before, 'the walk');
-    my $pf = walk($t, "/team/outbox?project_id=$P1&status=sent", 'id');
-    is_deeply($pf, sql_ids($t, "project_id = '$P1' AND status = 'sent'"), 'a filtered walk in pages of 2');
+    my $pf = walk($t, "/team/outbox?project_id=$P1&template=deliverable_delivered&status=sent", 'id');
+    is_deeply($pf, sql_ids($t, "project_id = '$P1' AND template = 'deliverable_delivered' AND status = 'sent'"),
+        'a filtered walk in pages of 2');
+    is(scalar @$pf, 10, '(of ten rows)');
 
     # other tenants
     my $uall = sql_ids($u);

@@ -27,6 +27,7 @@ use Encode qw(decode encode);
 use MIME::QuotedPrint qw(decode_qp);
 use MIME::Base64 qw(decode_base64);
 use Time::Local qw(timegm);
+use HTTP::Tiny;
 use Atrium::Test;
 use Atrium::Auth;
 
@@ -242,6 +243,26 @@ like($item->{created_at} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'digest i
 is_deeply({ map { $_->{rid} => $_->{address} } @dig },
     { map { $_->{id} => $_->{email} } $w1, $w2, $a1, $a2 }, 'each row to the recipient\'s own address');
 
+# an attachment-only message: a digest line without text, "+N files"
+sub upload {
+    my ($c, $project, $name) = @_;
+    my $bytes = "%PDF-1.4 $name " . ('x' x 200) . "\n";
+    my $a = ok201(client_api($t, $c->{access}, POST => "/projects/$project/attachments",
+        json => { filename => $name, content_type => 'application/pdf', size => length $bytes }), 'attachment');
+    my $put = HTTP::Tiny->new(timeout => 10)->request(PUT => $a->{upload}{url},
+        { content => $bytes, headers => { 'content-type' => 'application/pdf' } });
+    die "PUT: $put->{status} $put->{content}" unless $put->{status} == 200;
+    ok201(client_api($t, $c->{access}, POST => "/attachments/$a->{id}/complete"), 'complete');
+    return $a->{id};
+}
+my $fm = ok201(client_api($t, $a2->{access}, POST => "/projects/$P1/messages",
+    json => { attachment_ids => [ upload($a2, $P1, 'plan-a.pdf'), upload($a2, $P1, 'plan-b.pdf') ] }), 'attachment-only post');
+is_deeply(digest_recipients($fm->{id}), [ team_of($w1, $w2) ], 'an attachment-only client message -> the watchers');
+my ($fitem) = grep { $_->{message_id} eq $fm->{id} } map { @{ $_->{payload}{messages} // [] } }
+    grep { ($_->{rid} // '') eq $w2->{id} } rows('message_digest');
+is_deeply([ @{ $fitem // {} }{qw(author_name excerpt attachments)} ], [ 'Abe Alpha', undef, 2 ],
+    'its digest item: author, no excerpt, 2 attachments');
+
 # ------------------------------------------------------------------ deliverables
 
 sub of_deliverable {
@@ -372,8 +393,11 @@ sub activity_mail {
         like($lu, $unsub_re, "$name: List-Unsubscribe <portal/api/portal/v1/unsubscribe?token=...>");
         is($m->{h}{'list-unsubscribe-post'}, 'List-Unsubscribe=One-Click', "$name: List-Unsubscribe-Post (RFC 8058)");
         my ($url, $token) = $lu =~ $unsub_re;
-        ok($url && index($m->{text}, $url) >= 0 && index($m->{html}, $url) >= 0,
-            "$name: the same unsubscribe URL is a visible link in both parts");
+        # the visible link opens the portal's confirmation page with the same
+        # token (people click; mail scanners only GET): /unsubscribe?token=
+        my $page = $url ? "${\ portal_base()}/unsubscribe?token=$token" : undef;
+        ok($page && index($m->{text}, $page) >= 0 && index($m->{html}, $page) >= 0,
+            "$name: the portal's unsubscribe page with the same token is a visible link in both parts");
         my @f = split /\|/, b64u_dec((split /\./, $token // '')[0] // '');
         is_deeply([ @f[0 .. 5] ], [ 'v1', $t->{tenant_id}, $kind, $who->{id}, $topic, 'email' ],
             "$name: the token names this tenant, recipient, topic and the email channel");
@@ -400,7 +424,8 @@ reached(qr/internal unsigned \Q$tag\E/, 'digest of the unsigned internal message
 is_deeply(mail_counts(qr/internal/), { lc $w1->{email} => 1, lc $w2->{email} => 1 }, 'no client mail mentions internal notes');
 my ($m_dig) = grep { $_->{rcpt} eq lc $w2->{email} } mails(qr/client question \Q$tag\E/);
 activity_mail($m_dig, 'message_digest mail', $w2, 'team', 'messages');
-like(($m_dig // {})->{text} // '', qr/client question.*internal note.*internal unsigned/s, 'the digest lists its three messages in order');
+like(($m_dig // {})->{text} // '', qr/client question.*internal note.*internal unsigned.*Abe Alpha/s, 'the digest lists its four messages in order');
+like(($m_dig // {})->{text} // '', qr/\+2 files/, 'the attachment-only message shows as "+2 files"');
 ok(!(grep { $_->{status} ne 'sent' } grep { $_->{project_id} eq $P1 } rows()), 'every P1 row is sent');
 
 # ------------------------------------------------------------------ folding and time zones

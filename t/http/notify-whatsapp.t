@@ -145,6 +145,8 @@ $c{e500} = client($t, 'Fritz Flaky', [$P], phone => phone(), whatsapp => 1);
 $c{e429} = client($t, 'Rosa Ratelimit', [$P], phone => phone(), whatsapp => 1);
 $c{e400} = client($t, 'Bert Badrequest', [$P], phone => phone(), whatsapp => 1);
 $c{e401} = client($t, 'Ulla Unauthorized', [$P], phone => phone(), whatsapp => 1);
+$c{hangup} = client($t, 'Hugo Hangup', [$P], phone => phone(), whatsapp => 1);
+$c{e503} = client($t, 'Vera Unavailable', [$P], phone => phone(), whatsapp => 1);
 is_deeply(team_api($t, GET => "/team/clients/$c{ok}{id}")->{json}{notify}{whatsapp}, $T, 'a client opted in to WhatsApp');
 
 my $long = '(#132001) Template name does not exist in the translation ' . ('x' x 300);
@@ -152,19 +154,21 @@ $wa->script($c{e500}{phone}, 500, 200);
 $wa->script($c{e429}{phone}, [ 429, undef ], 200);
 $wa->script($c{e400}{phone}, [ 400, Atrium::WhatsApp::error_body(400, $long) ]);
 $wa->script($c{e401}{phone}, 401);
+$wa->script($c{hangup}{phone}, { close => 1 }, 200);
+$wa->script($c{e503}{phone}, 503, 503, 200);
 
 my $M = done($t, $P, "Kick-off done $tag");
 my @wr = wa_rows($t, "template = 'milestone_completed' AND project_id = '$P'");
-is_deeply(who(@wr), [ sort map { $c{$_}{id} } qw(ok e500 e429 e400 e401) ],
+is_deeply(who(@wr), [ sort map { $c{$_}{id} } qw(ok e500 e429 e400 e401 hangup e503) ],
     'WhatsApp rows: opted in with a phone (not without a phone, not opted out, not with the topic off)');
 my ($okrow) = grep { $_->{rid} eq $c{ok}{id} } @wr;
 is(($okrow // {})->{address}, $c{ok}{phone}, 'the row is addressed to the E.164 number');
 is_deeply([ @{ $okrow // {} }{qw(kind template)} ], [ 'client', 'milestone_completed' ], 'kind and template');
 is(($okrow // {})->{payload}{milestone_title}, "Kick-off done $tag", 'the same payload as email');
 my @er = rows($t, "channel = 'email' AND template = 'milestone_completed' AND project_id = '$P'");
-is(scalar @er, 8, 'and every member client has an email row as well');
+is(scalar @er, 10, 'and every member client has an email row as well');
 my %dk = map { $_->{dedupe_key} => 1 } @wr, @er;
-is(scalar keys %dk, 13, 'dedupe keys differ per channel');
+is(scalar keys %dk, 17, 'dedupe keys differ per channel');
 
 # a tenant without WhatsApp: no row, whatever the client wants
 my $n = new_tenant(name => "No WhatsApp $tag");
@@ -218,10 +222,17 @@ is_deeply([ rows($t, "dedupe_key LIKE '%:fallback'") ], [], 'fallback off: no em
 is(scalar @{ $req{e401} }, 1, '401: one request');
 is_deeply([ @{ $row{ $c{e401}{id} } // {} }{qw(status attempts)} ], [ 'dead', 1 ], '401: dead (a 4xx other than 429)');
 like($row{ $c{e401}{id} }{last_error} // '', qr/^whatsapp 401: Error validating access token/, '401: last_error says so');
+# no answer at all, and 503 twice
+is_deeply([ map { $_->{status} } @{ $req{hangup} } ], [ 'closed', 200 ], 'a connection closed without an answer: retried');
+is_deeply([ @{ $row{ $c{hangup}{id} } // {} }{qw(status attempts last_error)} ], [ 'sent', 2, undef ], 'then sent, attempts 2');
+is_deeply([ map { $_->{status} } @{ $req{e503} } ], [ 503, 503, 200 ], '503, 503, 200: retried twice');
+is_deeply([ @{ $row{ $c{e503}{id} } // {} }{qw(status attempts)} ], [ 'sent', 3 ], 'then sent, attempts 3');
+my @gaps = map { $req{e503}[$_]{at} - $req{e503}[ $_ - 1 ]{at} } 1, 2;
+ok($gaps[0] >= 1.5 && $gaps[1] > $gaps[0], sprintf('backoff from about 2 s, growing (%.1f s, then %.1f s)', @gaps));
 # nobody else
-my %expected_to = map { digits($c{$_}{phone}) => 1 } qw(ok e500 e429 e400 e401);
+my %expected_to = map { digits($c{$_}{phone}) => 1 } qw(ok e500 e429 e400 e401 hangup e503);
 my @phase1 = $wa->requests;
-is(scalar @phase1, 7, 'seven requests in all (1 + 2 + 2 + 1 + 1)');
+is(scalar @phase1, 12, 'twelve requests in all (1 + 2 + 2 + 1 + 1 + 2 + 3)');
 is_deeply([ grep { !$expected_to{ $_->{to} // '' } } @phase1 ], [],
     'none for the client without a phone, the one opted out, the one with the topic off');
 is_deeply([ map { scalar @{ $req{$_} } } qw(optout topicoff) ], [ 0, 0 ], '(their numbers: no request)');

@@ -8,6 +8,7 @@ import * as dashboard from './pages/dashboard.js';
 import * as project from './pages/project.js';
 import * as thread from './pages/thread.js';
 import * as account from './pages/account.js';
+import * as unsubscribe from './pages/unsubscribe.js';
 
 const UUID = '([0-9a-fA-F-]{36})';
 const routes = [
@@ -15,6 +16,7 @@ const routes = [
 	{re: /^\/invite\/?$/, page: auth.invite, public: true, noRefresh: true},
 	{re: /^\/forgot\/?$/, page: auth.forgot, public: true},
 	{re: /^\/reset\/?$/, page: auth.reset, public: true, noRefresh: true},
+	{re: /^\/unsubscribe\/?$/, page: unsubscribe.render, public: true, noRefresh: true},
 	{re: /^\/$/, page: dashboard.render},
 	{re: /^\/projects\/?$/, redirect: '/'},
 	{re: new RegExp(`^/projects/${UUID}/?$`), page: project.render, params: ['id']},

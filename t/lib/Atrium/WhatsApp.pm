@@ -20,8 +20,9 @@ package Atrium::WhatsApp;
 #
 # An answer is a status (200 -> the Cloud API's success body with a new
 # wamid, 4xx/5xx -> its error body), [status, body (ref or string)], or
-# {status, body, delay (seconds before answering), headers}.  Recipients
-# without a script (and a script that has run out) get 200.
+# {status, body, delay (seconds before answering), headers, close (hang up
+# without answering)}.  Recipients without a script (and a script that has
+# run out) get 200.  requests() without a filter returns every request.
 use strict;
 use warnings;
 use IO::Socket::INET;
@@ -350,11 +351,12 @@ sub _handle {
     $rec{problems} = \@problems;
     my $ans = $self->_next_answer($rec{to});
     my $status = $ans->{status} // 200;
-    $rec{status} = $status;
+    $rec{status} = $ans->{close} ? 'closed' : $status;
     # recorded before the answer: when the notifier records the outcome the
     # request is already on file
     $self->_record(\%rec);
     Time::HiRes::sleep($ans->{delay}) if $ans->{delay};
+    return if $ans->{close};    # hang up without an answer
     my $body = $ans->{body};
     if (!defined $body) {
         $body = $status >= 200 && $status < 300
