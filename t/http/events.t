@@ -20,6 +20,7 @@ use Test::More;
 use JSON::PP;
 use HTTP::Tiny;
 use Time::HiRes qw(time);
+use Time::Local qw(timegm);
 use Atrium::Test;
 use Atrium::Auth;
 use Atrium::SSE;
@@ -288,6 +289,9 @@ $r = mint($t, project_id => $P->{id});
 is($r->{status}, 201, 'a one-time token for P') or diag $r->{content};
 like($r->{json}{token} // '', qr/^[A-Za-z0-9_-]{32,}$/, 'an opaque token');
 like($r->{json}{expires_at} // '', $RFC3339, 'expires_at');
+my @exp = ($r->{json}{expires_at} // '') =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)Z$/;
+my $lifetime = @exp ? timegm($exp[5], $exp[4], $exp[3], $exp[2], $exp[1] - 1, $exp[0]) - time : 0;
+ok($lifetime > 50 && $lifetime <= 61, 'the token lives 60 seconds') or diag "lifetime $lifetime s";
 ok(no_store($r), 'no-store');
 my $ot = $r->{json}{token};
 my $sot = Atrium::SSE->subscribe(host => $t->{host}, path => "/team/events?token=$ot");
@@ -346,6 +350,9 @@ $se->wait_events(2, 5);
 is_deeply(names_ids($se->events), [ [ 'message.created', $e1->{id} ], [ 'message.created', $e1q->{id} ] ], 'E gets both projects');
 my $elast = $se->last_id;
 $se->close;
+# (the four land in one second: nchan's ids are whole seconds plus a
+# per-channel counter, so events of one second are where order can go wrong)
+select(undef, undef, undef, 1.02 - (time - int time));
 my @emissed = map { post_msg($t, $_->[0], $_->[1]) }
     ([ $Q->{id}, 'Eve missed Q1' ], [ $P->{id}, 'Eve missed P1' ], [ $Q->{id}, 'Eve missed Q2' ], [ $P->{id}, 'Eve missed P2' ]);
 my $se2 = client_sub($t, $E->{access}, '', last_event_id => $elast);
@@ -440,16 +447,50 @@ is($wt->status, 101, 'a team WebSocket with the API key');
 my $wi = post_msg($t, $P->{id}, 'CANARY internal over the team socket', visibility => 'internal');
 my $tf = $wt->read_frame(5);
 is($tf && eval { decode_json($tf->{payload})->{data}{id} }, $wi->{id}, 'the team socket carries internal activity');
+# a client's frames publish nothing
+my $n_wt = 0;
+ok($ws->send_text('{"type":"message.created","project_id":"' . $P->{id} . '","data":{"id":"CANARY-forged"}}'), 'the client sends a frame');
+my $probe = post_msg($t, $P->{id}, 'after the client frame');
+my @seen;
+while (my $f = $wt->read_frame(3)) {
+    push @seen, $f->{payload};
+    last if index($f->{payload}, $probe->{id}) >= 0;
+}
+ok(@seen && !grep({ /CANARY-forged/ } @seen) && index($seen[-1], $probe->{id}) >= 0,
+    'a frame sent by a client reaches no one') or diag explain \@seen;
 $_->close for $ws, $wt;
 
-# ------------------------------------------------------------------ the access log
-my $log = env_of('ATRIUM_STACK_DIR') . '/nginx/access.log';
-my $text = do { local $/; open(my $fh, '<', $log) or die "$log: $!"; <$fh> };
+# nchan's locations are not reachable from outside
+my $direct = Atrium::SSE->subscribe(host => $t->{host}, base => '', path => "/internal/events/tt-$t->{tenant_id}");
+ok(!$direct->is_stream && $direct->status == 404, 'the internal subscriber location answers 404 to a direct request')
+    or diag explain [ $direct->status, $direct->content ];
+my $n_st = @{ $st->{events} };
+$r = api(POST => "/pub/tt-$t->{tenant_id}", host => $t->{host}, base => '', body => '{"CANARY":"published from outside"}',
+    type => 'application/json');
+ok($r->{status} !~ /^20[012]$/ && ($r->{content} // '') !~ /queued messages/, 'no publisher on the HTTPS server')
+    or diag explain [ $r->{status}, $r->{content} ];
+$st->wait_until(0.5, sub { 0 });
+is(scalar @{ $st->{events} }, $n_st, 'nothing reached the team stream');
+# the query token is for the event stream alone
+$r = api(GET => "/me?access_token=$A->{access}", host => $t->{host});
+ok($r->{status} == 401 || $r->{status} == 400, '?access_token= is not a credential elsewhere (GET /me)')
+    or diag explain [ $r->{status}, $r->{content} ];
+
+# ------------------------------------------------------------------ disabling a client
+is(team_api($t, PATCH => "/team/clients/$B->{id}", json => { status => 'disabled' })->{status}, 200, 'the team disables B');
+ok($sb->wait_end(5), 'disabling a client ends its streams');
+is_refused(client_sub($t, $B->{access}, ''), 401, 'unauthorized', 'a disabled client cannot subscribe');
+
+# ------------------------------------------------------------------ the logs
+my $dir = env_of('ATRIUM_STACK_DIR') . '/nginx';
+my $text = do { local $/; open(my $fh, '<', "$dir/access.log") or die "$dir/access.log: $!"; <$fh> };
+my $errors = do { local $/; my $fh; open($fh, '<', "$dir/error.log") ? <$fh> // '' : '' };
 like($text, qr/"host":"\Q$t->{host}\E"[^\n]*"uri":"\/internal\/events\//, 'the access log records the subscriptions');
 my @secrets = ($A->{access}, $edited2, $C->{access}, $a3, $ot, $ot_other, $ot_all, (split /\./, $A->{access})[2]);
 my @found = grep { index($text, $_) >= 0 } @secrets;
 ok(!@found, 'no token (client or one-time) in the access log') or diag explain \@found;
 unlike($text, qr/access_token=|[?&]token=/, 'no token parameter in the access log');
+ok(!grep({ index($errors, $_) >= 0 } @secrets) && $errors !~ /access_token=/, 'nor in nginx\'s error log');
 
 $_->close for @all, $sa2, $sd1, $sd2, $sd3, $sl, $sr;
 done_testing();

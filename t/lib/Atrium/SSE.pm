@@ -19,7 +19,8 @@ package Atrium::SSE;
 #
 # Also a minimal WebSocket client for the same URL:
 #   my $w = Atrium::SSE->websocket(host => ..., path => ..., headers => {...});
-#   $w->status (101), $w->accept_ok, $w->read_frame(5) -> {opcode, payload}
+#   $w->status (101), $w->accept_ok, $w->read_frame(5) -> {opcode, payload},
+#   $w->send_text($text)
 use strict;
 use warnings;
 use IO::Socket::SSL qw(SSL_VERIFY_NONE $SSL_ERROR);
@@ -398,6 +399,21 @@ sub read_frame {
         return undef if $self->{eof} || time >= $end;
         $self->_fill_ws($end - time);
     }
+}
+
+# sends one masked text frame (a client's frames are masked)
+sub send_text {
+    my ($self, $text) = @_;
+    my $len = length $text;
+    my $head = pack('C', 0x81) . ($len < 126 ? pack('C', 0x80 | $len) : pack('Cn', 0x80 | 126, $len));
+    my @m = map { int rand 256 } 1 .. 4;
+    my $i = 0;
+    my $masked = join '', map { chr(ord($_) ^ $m[ $i++ % 4 ]) } split //, $text;
+    my $sock = $self->{sock} or return 0;
+    $sock->blocking(1);
+    my $ok = print {$sock} $head . pack('C4', @m) . $masked;
+    $sock->blocking(0);
+    return $ok;
 }
 
 sub _fill_ws {
