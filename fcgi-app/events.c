@@ -18,8 +18,7 @@
 #include "tenant.h"
 #include "util.h"
 
-#define EVENTS_CHANNELS_MAX 200 /* channels of one subscription (nchan allows 255) */
-#define EVENTS_TOKEN_TTL_S  60
+#define EVENTS_TOKEN_TTL_S 60
 
 /* One publication or channel deletion queued for after the commit. */
 struct event_item {
@@ -74,11 +73,17 @@ events_add(struct request *r, const char *type, const char *project_id, const ch
 	if (res == NULL)
 		return ERR_DB;
 	const char *cb = event_body(r, type, project_id, client_json);
-	for (int i = 0; i < PQntuples(res); i++)
+	/* each member client's all-projects channel and its channel of this
+	 * project: a stream reads one channel, so a reconnect replays it in
+	 * publication order */
+	for (int i = 0; i < PQntuples(res); i++) {
+		queue(r, arena_printf(r->arena, "c-%s-%s", r->tenant.id, db_get(res, i, 0)), type,
+		      cb);
 		queue(r,
-		      arena_printf(r->arena, "c-%s-%s-%s", r->tenant.id, project_id,
+		      arena_printf(r->arena, "cp-%s-%s-%s", r->tenant.id, project_id,
 		                   db_get(res, i, 0)),
 		      type, cb);
+	}
 	return 0;
 }
 
@@ -91,8 +96,11 @@ events_end_session(struct request *r, const char *session_id)
 void
 events_end_member(struct request *r, const char *project_id, const char *client_id)
 {
-	queue(r, arena_printf(r->arena, "c-%s-%s-%s", r->tenant.id, project_id, client_id), NULL,
+	/* both of its streams that could carry the project end; the client may
+	 * open its all-projects stream again at once */
+	queue(r, arena_printf(r->arena, "cp-%s-%s-%s", r->tenant.id, project_id, client_id), NULL,
 	      NULL);
+	queue(r, arena_printf(r->arena, "c-%s-%s", r->tenant.id, client_id), NULL, NULL);
 }
 
 /* ---- resources changed on the team surface ------------------------------------- */
@@ -210,12 +218,6 @@ subscribe(struct request *r, struct buf *channels)
 	return 0;
 }
 
-static struct stmt q_member_projects = {
-        "events_member_projects",
-        "SELECT project_id::text FROM project_members WHERE tenant_id = $1 AND client_id = $2"
-        " ORDER BY seq LIMIT 200",
-        2, 0};
-
 int
 h_events(struct request *r)
 {
@@ -229,15 +231,9 @@ h_events(struct request *r)
 		int rc = portal_member(r, project);
 		if (rc != 0)
 			return rc == ERR_NOT_FOUND ? 0 : rc;
-		buf_printf(&b, ",c-%s-%s-%s", r->tenant.id, project, r->portal_user_id);
+		buf_printf(&b, ",cp-%s-%s-%s", r->tenant.id, project, r->portal_user_id);
 	} else {
-		const char *p[2] = {r->tenant.id, r->portal_user_id};
-		PGresult *res = db_exec(r, &q_member_projects, p);
-		if (res == NULL)
-			return ERR_DB;
-		for (int i = 0; i < PQntuples(res) && i < EVENTS_CHANNELS_MAX; i++)
-			buf_printf(&b, ",c-%s-%s-%s", r->tenant.id, db_get(res, i, 0),
-			           r->portal_user_id);
+		buf_printf(&b, ",c-%s-%s", r->tenant.id, r->portal_user_id);
 	}
 	return subscribe(r, &b);
 }

@@ -4,9 +4,12 @@
  * Subscriptions: GET /events (a client: its member projects, or one) and
  * GET /team/events (the team: the tenant, or one project) are authorized
  * here and handed to nchan with X-Accel-Redirect to /internal/events/<the
- * channels this code chose>.  Channels:
+ * channels this code chose>.  A stream reads one channel that carries events
+ * (plus its session's, which carries none), so a reconnect with
+ * Last-Event-ID replays in publication order.  Channels:
  *
- *   c-<tenant>-<project>-<client>   what one member client of a project sees
+ *   c-<tenant>-<client>             what a client sees of all its projects
+ *   cp-<tenant>-<project>-<client>  what a member client sees of one project
  *   s-<tenant>-<session>            nothing is published: deleting it ends
  *                                   the subscriptions of a revoked session
  *   tp-<tenant>-<project>           a project's team channel (internal too)

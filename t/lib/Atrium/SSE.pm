@@ -273,7 +273,8 @@ sub wait_until {
         my $v = $cond->($self);
         return $v if $v;
         return $v if $self->{eof} || time >= $end;
-        $self->_fill($end - time);
+        # readable without a whole TLS record yet: wait a little, do not spin
+        $self->_fill($end - time) or select(undef, undef, undef, 0.01);
     }
 }
 
@@ -311,6 +312,8 @@ sub pump_all {
         last if $left <= 0 || !@open;
         next if grep { $_->{sock}->pending } @open;
         IO::Select->new(map { $_->{sock} } @open)->can_read($left);
+        # a socket can be readable with no whole TLS record yet: do not spin
+        select(undef, undef, undef, 0.01);
     }
 }
 
@@ -329,6 +332,8 @@ sub wait_all {
         if (!@open) { select(undef, undef, undef, $left < 0.05 ? $left : 0.05); next }
         next if grep { $_->{sock}->pending } @open;
         IO::Select->new(map { $_->{sock} } @open)->can_read($left < 0.25 ? $left : 0.25);
+        # a socket can be readable with no whole TLS record yet: do not spin
+        select(undef, undef, undef, 0.01);
     }
 }
 
