@@ -162,13 +162,15 @@ app_handle(struct request *r)
 		http_etag(r);
 	if (r->status >= 400 && !r->commit_on_error) {
 		db_rollback(r);
+		r->events = NULL; /* never announce what was rolled back */
 		return;
 	}
 	if (db_commit(r) != 0) {
 		/* the answer was prepared but nothing was stored: say so */
 		buf_init(&r->headers, r->arena, 64);
 		db_fail(r);
+		r->events = NULL;
 		return;
 	}
-	events_flush(r);
+	/* committed: main.c publishes r->events once the answer is sent */
 }

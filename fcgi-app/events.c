@@ -163,6 +163,43 @@ discard(char *p, size_t size, size_t n, void *u)
 	return size * n;
 }
 
+/* One request to the publisher: POST an event to channels (comma-joined:
+ * nchan publishes one message to each), or DELETE a channel (type NULL). */
+static void
+publish(struct request *r, const char *sock, const char *channels, const char *type,
+        const char *body)
+{
+	curl_easy_reset(curl);
+	const char *url = arena_printf(r->arena, "http://localhost/pub/%s", channels);
+	curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, sock);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 2000L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+	struct curl_slist *h = NULL;
+	char ev[96];
+	if (type != NULL) {
+		snprintf(ev, sizeof(ev), "X-EventSource-Event: %s", type);
+		h = curl_slist_append(h, ev);
+		h = curl_slist_append(h, "Content-Type: application/json");
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	} else {
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
+	}
+	CURLcode rc = curl_easy_perform(curl);
+	long status = 0;
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(h);
+	/* 404 on a DELETE: nobody was subscribed */
+	if (rc != CURLE_OK || (status >= 300 && !(type == NULL && status == 404)))
+		log_error(r, "event %s not published: %s (%ld)", type != NULL ? type : "delete",
+		          rc != CURLE_OK ? curl_easy_strerror(rc) : "status", status);
+}
+
+#define EVENTS_BATCH   200  /* channels in one publication (nchan allows 255) */
+#define EVENTS_URL_MAX 1000 /* bytes of the channel list: nchan takes 1,024 at most */
+
 void
 events_flush(struct request *r)
 {
@@ -171,34 +208,22 @@ events_flush(struct request *r)
 		return;
 	if (curl == NULL && (curl = curl_easy_init()) == NULL)
 		return;
-	for (struct event_item *e = r->events; e != NULL; e = e->next) {
-		curl_easy_reset(curl);
-		char url[256], ev[96];
-		snprintf(url, sizeof(url), "http://localhost/pub/%s", e->channel);
-		curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, sock);
-		curl_easy_setopt(curl, CURLOPT_URL, url);
-		curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 2000L);
-		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-		struct curl_slist *h = NULL;
-		if (e->type != NULL) {
-			snprintf(ev, sizeof(ev), "X-EventSource-Event: %s", e->type);
-			h = curl_slist_append(h, ev);
-			h = curl_slist_append(h, "Content-Type: application/json");
-			curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-			curl_easy_setopt(curl, CURLOPT_POSTFIELDS, e->body);
-		} else {
-			curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
+	struct event_item *e = r->events;
+	while (e != NULL) {
+		/* one request for a run of the same event (same body) */
+		struct buf channels;
+		buf_init(&channels, r->arena, 256);
+		buf_puts(&channels, e->channel);
+		struct event_item *n = e->next;
+		for (int k = 1;
+		     n != NULL && e->type != NULL && n->type == e->type && n->body == e->body &&
+		     k < EVENTS_BATCH && channels.len + strlen(n->channel) < EVENTS_URL_MAX;
+		     n = n->next, k++) {
+			buf_putc(&channels, ',');
+			buf_puts(&channels, n->channel);
 		}
-		CURLcode rc = curl_easy_perform(curl);
-		long status = 0;
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-		curl_slist_free_all(h);
-		/* 404 on a DELETE: nobody was subscribed */
-		if (rc != CURLE_OK || (status >= 300 && !(e->type == NULL && status == 404)))
-			log_error(r, "event %s to %s not published: %s (%ld)",
-			          e->type != NULL ? e->type : "delete", e->channel,
-			          rc != CURLE_OK ? curl_easy_strerror(rc) : "status", status);
+		publish(r, sock, buf_cstr(&channels), e->type, e->body);
+		e = n;
 	}
 	r->events = NULL;
 }

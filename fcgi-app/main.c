@@ -16,6 +16,7 @@
 #include "arena.h"
 #include "config.h"
 #include "db.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "password.h"
@@ -72,6 +73,10 @@ main(void)
 		if (http_request_init(&r, arena, fr.in, fr.out, fr.envp) == 0)
 			app_handle(&r);
 		http_send(&r);
+		/* real-time events of the committed change: after the answer, so
+		 * the writer never waits for the fan-out */
+		FCGX_FFlush(fr.out);
+		events_flush(&r);
 		log_access(&r);
 		FCGX_Finish_r(&fr);
 		arena_reset(arena);
