@@ -115,7 +115,8 @@ function palette(colors) {
 }
 
 function initials(name) {
-	const words = String(name || '').trim().split(/\s+/).filter(Boolean);
+	// words are runs of letters or digits: "Harbor & Finch" -> HF, not H&
+	const words = String(name || '').match(/[\p{L}\p{N}]+/gu) || [];
 	if (!words.length) return '•';
 	const chars = words.length > 1 ? [words[0], words[1]].map((w) => [...w][0]) : [...words[0]].slice(0, 1);
 	return chars.join('').toUpperCase();
