@@ -107,27 +107,12 @@ refresh_cookie(struct request *r)
 
 /* The link host: the request's tenant host, or on the API host the
  * tenant's first host. */
-static struct stmt q_first_host = {
-        "first_host",
-        "SELECT host FROM tenant_domains WHERE tenant_id = $1 ORDER BY created_at, host LIMIT 1", 1,
-        0};
-
 static const char *
 portal_link(struct request *r, const char *page, const char *secret)
 {
-	const char *host = r->host;
-	if (r->api_host) {
-		const char *p[1] = {r->tenant.id};
-		PGresult *res = db_exec(r, &q_first_host, p);
-		if (res == NULL || PQntuples(res) != 1)
-			return NULL;
-		host = db_get(res, 0, 0);
-	}
-	char port[16] = "";
-	if (config.public_port != 443)
-		snprintf(port, sizeof(port), ":%d", config.public_port);
+	const char *base = notify_portal_base(r);
 	/* the token travels in the fragment: never in logs or referrers */
-	return arena_printf(r->arena, "https://%s%s/%s#token=%s", host, port, page, secret);
+	return base != NULL ? arena_printf(r->arena, "%s/%s#token=%s", base, page, secret) : NULL;
 }
 
 static struct stmt q_outbox_insert = {

@@ -274,10 +274,7 @@ post(struct request *r, const char *project, bool client)
 		return ERR_DB;
 	if (!client)
 		r->location = arena_printf(r->arena, "%s/team/messages/%s", API_BASE, id);
-	r->status = 201;
-	r->resp_type = "application/json";
-	r->resp_body = client ? client_json : team_json;
-	r->resp_len = strlen(r->resp_body);
+	res_send_raw(r, 201, client ? client_json : team_json);
 	return 0;
 }
 
@@ -314,10 +311,7 @@ h_team_message_get(struct request *r)
 		http_problem(r, 404, "not_found", "no such message");
 		return 0;
 	}
-	r->status = 200;
-	r->resp_type = "application/json";
-	r->resp_body = db_get(res, 0, 0);
-	r->resp_len = strlen(r->resp_body);
+	res_send_raw(r, 200, db_get(res, 0, 0));
 	return 0;
 }
 

@@ -89,15 +89,6 @@ h_portal_projects_list(struct request *r)
 	return res != NULL ? res_send_list(r, res, limit) : ERR_DB;
 }
 
-static void
-send_raw(struct request *r, int status, const char *json)
-{
-	r->status = status;
-	r->resp_type = "application/json";
-	r->resp_body = json;
-	r->resp_len = strlen(json);
-}
-
 int
 h_portal_project_get(struct request *r)
 {
@@ -109,7 +100,7 @@ h_portal_project_get(struct request *r)
 		http_problem(r, 404, "not_found", "no such project");
 		return 0;
 	}
-	send_raw(r, 200, db_get(res, 0, 0));
+	res_send_raw(r, 200, db_get(res, 0, 0));
 	return 0;
 }
 
@@ -266,7 +257,7 @@ decide(struct request *r, const char *decision)
 	if (events_add(r, "deliverable.updated", project, db_get(team, 0, 0), db_get(res, 0, 0)) !=
 	    0)
 		return ERR_DB;
-	send_raw(r, 200, db_get(res, 0, 0));
+	res_send_raw(r, 200, db_get(res, 0, 0));
 	return 0;
 }
 

@@ -97,21 +97,22 @@ static const struct transition milestone_done = {"done", "milestone_completed", 
 static const struct transition deliverable_delivered = {"delivered", "deliverable_delivered",
                                                         "deliverables", "deliverable"};
 
-/* The status before a PATCH that sets one (locked until the commit);
- * NULL when the patch leaves the status alone or the row is not there. */
-static const char *
+/* *out: the status before a PATCH that sets one (the row locked until the
+ * commit); NULL when the patch leaves the status alone or the row is not
+ * there.  Returns 0 or ERR_DB. */
+static int
 status_before(struct request *r, struct stmt *st, const char **out)
 {
 	*out = NULL;
 	if (json_get_string(r->json, "status") == NULL)
-		return "";
+		return 0;
 	const char *p[2] = {r->tenant.id, res_param(r, 0)};
 	PGresult *res = db_exec(r, st, p);
 	if (res == NULL)
-		return NULL;
+		return ERR_DB;
 	if (PQntuples(res) == 1)
 		*out = db_get(res, 0, 0);
-	return "";
+	return 0;
 }
 
 static struct stmt q_milestone_status = {
@@ -211,7 +212,7 @@ int
 h_milestone_patch(struct request *r)
 {
 	const char *old;
-	if (status_before(r, &q_milestone_status, &old) == NULL)
+	if (status_before(r, &q_milestone_status, &old) != 0)
 		return ERR_DB;
 	int rc = res_patch(r, &milestone_resource);
 	if (rc == 0 && json_get_string(r->json, "status") != NULL)
@@ -490,7 +491,7 @@ h_deliverable_patch(struct request *r)
 		}
 	}
 	const char *old;
-	if (status_before(r, &q_deliverable_status, &old) == NULL)
+	if (status_before(r, &q_deliverable_status, &old) != 0)
 		return ERR_DB;
 	int rc = milestone_reference(r, res_patch(r, &deliverable_resource),
 	                             "deliverables_milestone_fkey");

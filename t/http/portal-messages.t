@@ -53,56 +53,6 @@ sub rows_with_body {
 sub body_of { my ($r) = @_; return { status => $r->{status}, body => $r->{json} // $r->{content} } }
 sub key { return { 'Idempotency-Key' => $_[0] } }
 
-# forked_requests() (Atrium::Auth) with the connections opened beforehand: each process
-# connects (TLS and all) and sends a warm-up request, then all of them wait
-# at one gate and send their request on the open connection the moment it
-# opens, so that the requests really overlap in the workers.  Takes
-# [host, METHOD, PATH, JSON, HEADERS] each; returns [status, decoded body,
-# headers] each, in order.
-sub warm_race {
-    my (@reqs) = @_;
-    my $port = env_of('ATRIUM_HTTPS_PORT');
-    pipe(my $gate_r, my $gate_w) or die "pipe: $!";
-    my @kids;
-    for my $req (@reqs) {
-        my ($host, $method, $path, $json, $headers) = @$req;
-        pipe(my $res_r, my $res_w) or die "pipe: $!";
-        my $pid = fork // die "fork: $!";
-        if ($pid == 0) {
-            close $gate_w;
-            close $res_r;
-            my $http = HTTP::Tiny->new(verify_SSL => 0, timeout => 30, keep_alive => 1, agent => 'atrium-tests');
-            my %h = %{ $headers // {} };
-            $http->request(GET => "https://$host:$port$BASE/healthz", { peer => '127.0.0.1' });
-            my %req = (peer => '127.0.0.1', headers => \%h);
-            if (defined $json) {
-                $req{content} = encode_json($json);
-                $h{'content-type'} = 'application/json';
-            }
-            sysread($gate_r, my $go, 1);    # EOF: the parent closed the gate
-            my $res = $http->request($method, "https://$host:$port$BASE$path", \%req);
-            print $res_w encode_json([ $res->{status}, $res->{content} // '', $res->{headers} ]);
-            close $res_w;
-            POSIX::_exit(0);
-        }
-        close $res_w;
-        push @kids, [ $pid, $res_r ];
-    }
-    close $gate_r;
-    select(undef, undef, undef, 0.3);    # every process connected and at the gate
-    close $gate_w;
-    my @out;
-    for my $k (@kids) {
-        my $fh = $k->[1];
-        local $/;
-        my $txt = <$fh> // '';
-        waitpid($k->[0], 0);
-        my $triple = eval { decode_json($txt) } // [ 0, '', {} ];
-        push @out, [ $triple->[0], eval { decode_json($triple->[1]) }, $triple->[2] ];
-    }
-    return @out;
-}
-
 # unread_messages of a project, from the list and from the project page
 sub unread {
     my ($u, $project) = @_;
